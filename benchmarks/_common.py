@@ -1,0 +1,51 @@
+"""Helpers shared by the benchmarks: synthetic inputs and whole-process measurement."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(os.environ.get("DEEPPRUNE_BENCH_DIR", Path(__file__).resolve().parent.parent / "bench_out"))
+
+
+def random_fasta(n: int, length: int = 101, seed: int = 0, gz: bool = False) -> Path:
+    """A FASTA of ``n`` uniform random ``length``-bp records (cached under bench_out/)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"random_{n}x{length}_s{seed}.fa{'.gz' if gz else ''}"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(seed)
+    letters = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, size=(n, length), dtype=np.uint8)]
+    lines = np.full((n, length + 1), ord("\n"), dtype=np.uint8)
+    lines[:, :length] = letters
+    body = lines.tobytes()
+    chunks = []
+    for i in range(n):
+        chunks.append(b">seq%d\n" % i)
+        chunks.append(body[i * (length + 1) : (i + 1) * (length + 1)])
+    data = b"".join(chunks)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(gzip.compress(data, compresslevel=1) if gz else data)
+    tmp.rename(path)
+    return path
+
+
+def timed_process(args: list[str], **kwargs) -> tuple[float, float]:
+    """Run a command; return (wall seconds, peak RSS MiB of the child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(args, check=True, **kwargs)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def deepprune(*args: str) -> list[str]:
+    return [sys.executable, "-m", "deepprune_cli", *map(str, args)]

@@ -1,0 +1,1 @@
+"""The Click command-line interface: one module per subcommand, over :mod:`deepprune_cli.core`."""

@@ -1,0 +1,63 @@
+"""Options and helpers shared by every subcommand (no heavy imports here)."""
+
+from __future__ import annotations
+
+import click
+
+SEQUENCE_FORMATS = ("auto", "fasta", "seq", "data", "bed")
+
+
+def input_format_options(f):
+    """``--format``, ``--genome`` and ``--width``: how to read sequence inputs."""
+    f = click.option(
+        "--width",
+        type=click.IntRange(min=1),
+        default=None,
+        help="BED input: window width centred on the narrowPeak summit (or interval midpoint).",
+    )(f)
+    f = click.option(
+        "--genome",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Genome FASTA to cut BED/narrowPeak intervals from (indexed with pyfaidx).",
+    )(f)
+    f = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(SEQUENCE_FORMATS),
+        default="auto",
+        show_default=True,
+        help="Input format: FASTA, DeepBind .seq TSV, Zeng .data, or BED/narrowPeak.",
+    )(f)
+    return f
+
+
+def seed_option(f):
+    return click.option(
+        "--seed", type=int, default=0, show_default=True, help="Random seed; the same seed gives identical output on CPU."
+    )(f)
+
+
+def device_options(f):
+    """``--device`` and ``--threads``."""
+    f = click.option(
+        "--threads", type=click.IntRange(min=1), default=None, help="CPU threads to use (default: all cores)."
+    )(f)
+    f = click.option(
+        "--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."
+    )(f)
+    return f
+
+
+def read_input(path, fmt="auto", genome=None, width=None):
+    """Read one sequence input with the shared format options (core errors propagate)."""
+    from deepprune_cli.core.sequences import read_sequences
+
+    return read_sequences(path, fmt=fmt, genome=genome, width=width)
+
+
+def console():
+    """A rich console on stderr, for progress and tables (stdout carries data only)."""
+    from rich.console import Console
+
+    return Console(stderr=True)

@@ -1,0 +1,661 @@
+"""DNA sequences in memory and on disk.
+
+In memory a set of sequences is a :class:`SequenceSet`: all bases concatenated into one uint8
+token array (A, C, G, T, N = 0..4) with record offsets, so a million 101-bp records cost about
+101 MB and never exist as a float one-hot copy on the host. One-hot and reverse complement are
+derived from tokens where they are needed (on the training device).
+
+Readers: FASTA (plain, gzip, bgzip, ``-`` for stdin; multi-line; CRLF; soft-masked), DeepBind
+``.seq[.gz]`` TSV, Zeng ``.data`` lines, and BED/narrowPeak intervals cut from a genome FASTA.
+Labels travel with the records: FASTA headers may carry ``label=1`` or ``labels=0,1,0``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterable, Sequence
+
+import numpy as np
+
+from deepprune_cli.core.errors import DeeppruneWarning, InputError
+
+ALPHABET = "ACGT"
+N_TOKEN = 4
+#: token -> letter, for decoding (index 4 is N)
+LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
+#: token -> complementary token (N stays N)
+COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
+
+_INVALID = 255
+_IUPAC = 254  # ambiguity codes other than N: become N, counted in one warning
+_SKIP = 253  # white space inside sequence lines (CR, spaces, tabs)
+
+
+def _build_lut() -> np.ndarray:
+    lut = np.full(256, _INVALID, dtype=np.uint8)
+    for i, ch in enumerate("ACGT"):
+        lut[ord(ch)] = i
+        lut[ord(ch.lower())] = i
+    lut[ord("N")] = lut[ord("n")] = N_TOKEN
+    for ch in "RYSWKMBDHV":
+        lut[ord(ch)] = lut[ord(ch.lower())] = _IUPAC
+    for ch in "\r \t":
+        lut[ord(ch)] = _SKIP
+    return lut
+
+
+#: byte -> token lookup table used by every reader
+BYTE_TO_TOKEN = _build_lut()
+
+
+@dataclass
+class SequenceSet:
+    """A set of DNA records as concatenated uint8 tokens.
+
+    Attributes:
+        ids: record identifiers, ``len(ids) == n``.
+        tokens: uint8 array of shape ``(total_bases,)``, values 0..4 (A, C, G, T, N).
+        offsets: int64 array of shape ``(n + 1,)``; record ``i`` is ``tokens[offsets[i]:offsets[i+1]]``.
+        labels: float32 array of shape ``(n, n_classes)`` with 0/1 values, or ``None`` if unlabelled.
+        source: where the records came from, for error messages.
+    """
+
+    ids: list[str]
+    tokens: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray | None = None
+    source: str = "<memory>"
+    descriptions: list[str] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """int64 array ``(n,)`` of record lengths."""
+        return np.diff(self.offsets)
+
+    @property
+    def n_classes(self) -> int:
+        return 0 if self.labels is None else int(self.labels.shape[1])
+
+    def sequence(self, i: int) -> np.ndarray:
+        """Tokens of record ``i``: uint8 ``(length_i,)`` (a view)."""
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    def text(self, i: int) -> str:
+        """Record ``i`` as an upper-case ACGTN string."""
+        return decode(self.sequence(i))
+
+    def fixed_length(self) -> int | None:
+        """The common record length, or ``None`` if lengths differ (or the set is empty)."""
+        if len(self) == 0:
+            return None
+        lengths = self.lengths
+        return int(lengths[0]) if np.all(lengths == lengths[0]) else None
+
+    def as_matrix(self) -> np.ndarray:
+        """Tokens as a uint8 ``(n, L)`` matrix (a view, no copy); all records must share one length."""
+        length = self.fixed_length()
+        if length is None:
+            raise InputError(
+                f"{self.source}: sequences have different lengths "
+                f"({int(self.lengths.min())}..{int(self.lengths.max())} bp); this needs one length"
+            )
+        return self.tokens[self.offsets[0] : self.offsets[-1]].reshape(len(self), length)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> "SequenceSet":
+        """A new set holding records ``index`` (in that order), tokens copied compactly."""
+        index = np.asarray(index, dtype=np.int64)
+        lengths = self.lengths[index]
+        offsets = np.zeros(len(index) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        fixed = self.fixed_length()
+        if fixed is not None:
+            tokens = self.as_matrix()[index].reshape(-1)
+        else:
+            tokens = np.concatenate([self.sequence(i) for i in index]) if len(index) else np.zeros(0, np.uint8)
+        return SequenceSet(
+            ids=[self.ids[i] for i in index],
+            tokens=np.ascontiguousarray(tokens, dtype=np.uint8),
+            offsets=offsets,
+            labels=None if self.labels is None else self.labels[index],
+            source=self.source,
+            descriptions=None if self.descriptions is None else [self.descriptions[i] for i in index],
+        )
+
+    @staticmethod
+    def from_strings(
+        seqs: Iterable[str],
+        ids: Iterable[str] | None = None,
+        labels: np.ndarray | Sequence | None = None,
+        source: str = "<memory>",
+    ) -> "SequenceSet":
+        """Build a set from Python strings (IUPAC codes become N; other letters are an error)."""
+        seqs = list(seqs)
+        ids = [f"seq{i}" for i in range(len(seqs))] if ids is None else list(ids)
+        raw = "".join(seqs).encode("ascii", errors="replace")
+        offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum([len(s) for s in seqs], out=offsets[1:])
+        tokens = _translate(np.frombuffer(raw, dtype=np.uint8), offsets, ids, source)
+        lab = None
+        if labels is not None:
+            lab = np.asarray(labels, dtype=np.float32)
+            if lab.ndim == 1:
+                lab = lab[:, None]
+        return SequenceSet(ids, tokens, offsets, lab, source)
+
+    @staticmethod
+    def concatenate(sets: Sequence["SequenceSet"], source: str | None = None) -> "SequenceSet":
+        """Records of ``sets`` one after the other; all or none must carry labels of one width."""
+        if not sets:
+            raise InputError("no sequences to combine")
+        labelled = [s.labels is not None for s in sets]
+        if any(labelled) and not all(labelled):
+            raise InputError("cannot combine labelled and unlabelled sequences")
+        offsets = [np.zeros(1, np.int64)]
+        base = 0
+        for s in sets:
+            offsets.append(s.offsets[1:] - s.offsets[0] + base)
+            base += int(s.offsets[-1] - s.offsets[0])
+        labels = None
+        if all(labelled):
+            widths = {s.labels.shape[1] for s in sets}
+            if len(widths) != 1:
+                raise InputError("cannot combine sets with different numbers of label classes")
+            labels = np.concatenate([s.labels for s in sets])
+        return SequenceSet(
+            ids=[i for s in sets for i in s.ids],
+            tokens=np.concatenate([s.tokens[s.offsets[0] : s.offsets[-1]] for s in sets]),
+            offsets=np.concatenate(offsets),
+            labels=labels,
+            source=source or "+".join(s.source for s in sets),
+        )
+
+    def with_labels(self, labels: np.ndarray) -> "SequenceSet":
+        """The same records with ``labels`` (float32 ``(n, C)`` or ``(n,)``)."""
+        lab = np.asarray(labels, dtype=np.float32)
+        if lab.ndim == 1:
+            lab = lab[:, None]
+        if lab.shape[0] != len(self):
+            raise ValueError("labels must have one row per record")
+        return SequenceSet(self.ids, self.tokens, self.offsets, lab, self.source, self.descriptions)
+
+
+# --------------------------------------------------------------------------------------------
+# tokens, one-hot, reverse complement
+
+
+def encode(seq: str) -> np.ndarray:
+    """ACGTN string -> uint8 tokens ``(len,)``; IUPAC codes become N, other letters raise."""
+    return SequenceSet.from_strings([seq]).tokens
+
+
+def decode(tokens: np.ndarray) -> str:
+    """uint8 tokens ``(len,)`` -> upper-case ACGTN string."""
+    return LETTERS[np.asarray(tokens, dtype=np.uint8)].tobytes().decode("ascii")
+
+
+def reverse_complement(tokens: np.ndarray) -> np.ndarray:
+    """Reverse complement of tokens along the last axis: ``(..., L) -> (..., L)``."""
+    return COMPLEMENT[np.asarray(tokens)[..., ::-1]]
+
+
+def one_hot(tokens: np.ndarray, n_value: float = 0.25, dtype=np.float32) -> np.ndarray:
+    """uint8 tokens ``(..., L)`` -> one-hot ``(..., 4, L)``; N becomes ``n_value`` in every row.
+
+    Meant for small batches; training builds one-hot on the device from tokens instead.
+    """
+    table = np.zeros((5, 4), dtype=dtype)
+    table[np.arange(4), np.arange(4)] = 1
+    table[N_TOKEN] = n_value
+    return np.moveaxis(table[np.asarray(tokens)], -1, -2)
+
+
+# --------------------------------------------------------------------------------------------
+# opening files
+
+
+def _display(path) -> str:
+    return "<stdin>" if str(path) == "-" else str(path)
+
+
+def _read_all_bytes(path) -> bytes:
+    """Whole (decompressed) content of ``path``; gzip and bgzip detected by magic bytes."""
+    name = _display(path)
+    if str(path) == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"{name}: no such file")
+        if p.is_dir():
+            raise InputError(f"{name}: is a directory, expected a file")
+        try:
+            raw = p.read_bytes()
+        except PermissionError:
+            raise InputError(f"{name}: permission denied") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, gzip.BadGzipFile) as exc:
+            raise InputError(f"{name}: corrupt or truncated gzip file ({exc})") from None
+    return raw
+
+
+# --------------------------------------------------------------------------------------------
+# translation of raw bytes to tokens
+
+
+def _translate(raw: np.ndarray, offsets: np.ndarray, ids: Sequence[str], source: str) -> np.ndarray:
+    """Map raw sequence bytes ``(total,)`` to tokens, raising on invalid letters.
+
+    IUPAC ambiguity codes become N with one warning giving their count.
+    """
+    tokens = BYTE_TO_TOKEN[raw]
+    if (tokens >= _SKIP).any():
+        iupac = tokens == _IUPAC
+        invalid = tokens == _INVALID
+        if invalid.any():
+            pos = int(np.flatnonzero(invalid)[0])
+            rec = int(np.searchsorted(offsets, pos, side="right") - 1)
+            ch = chr(raw[pos])
+            shown = repr(ch) if ch.isprintable() else f"byte 0x{raw[pos]:02x}"
+            raise InputError(
+                f"{source}: record '{ids[rec]}' position {pos - offsets[rec] + 1}: "
+                f"invalid sequence character {shown}"
+            )
+        n_iupac = int(iupac.sum())
+        if n_iupac == 0:
+            return tokens
+        tokens[iupac] = N_TOKEN
+        warnings.warn(
+            f"{source}: {n_iupac} IUPAC ambiguity code(s) other than N read as N", DeeppruneWarning, stacklevel=3
+        )
+    return tokens
+
+
+# --------------------------------------------------------------------------------------------
+# FASTA
+
+_LABEL_RE = re.compile(r"(?:^|\s)labels?=(\S+)")
+
+
+def _parse_labels(descriptions: list[str], ids: list[str], source: str) -> np.ndarray | None:
+    """Labels from ``label=X`` / ``labels=X,Y,..`` header fields: float32 ``(n, C)`` or None."""
+    rows = []
+    n_with = 0
+    for desc, rid in zip(descriptions, ids):
+        m = _LABEL_RE.search(desc) if "label" in desc else None
+        if m is None:
+            rows.append(None)
+            continue
+        n_with += 1
+        values = m.group(1).split(",")
+        if any(v not in ("0", "1") for v in values):
+            raise InputError(f"{source}: record '{rid}': labels must be 0 or 1, got '{m.group(1)}'")
+        rows.append(values)
+    if n_with == 0:
+        return None
+    if n_with != len(ids):
+        missing = ids[next(i for i, r in enumerate(rows) if r is None)]
+        raise InputError(f"{source}: record '{missing}' has no label while other records do")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise InputError(f"{source}: records carry label vectors of different widths {sorted(widths)}")
+    return np.array(rows, dtype=np.float32)
+
+
+def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
+    """Parse FASTA content (already decompressed) into a :class:`SequenceSet`.
+
+    One compiled pass over the bytes (:func:`fasta_kernels.scan_fasta`) finds the headers and
+    translates the letters; header texts are decoded in one go.
+    """
+    from deepprune_cli.core import fasta_kernels
+
+    if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark from some editors
+        data = data[3:]
+    first = 0
+    while first < len(data) and data[first : first + 1] in (b"\n", b"\r", b" ", b"\t"):
+        first += 1
+    if first == len(data):
+        raise InputError(f"{source}: file is empty")
+    if b"\x00" in data:
+        raise InputError(f"{source}: contains NUL bytes; not a FASTA text file")
+    if data[first : first + 1] != b">":
+        raise InputError(f"{source}: not FASTA (the first record must start with '>')")
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    buf = np.frombuffer(data, dtype=np.uint8)[first:]
+    tokens = np.empty(len(buf), dtype=np.uint8)
+    n, h_start, h_end, lengths, n_tokens, n_iupac, bad_record, bad_pos, bad_byte = fasta_kernels.scan_fasta(
+        buf, BYTE_TO_TOKEN, data.count(b">"), tokens
+    )
+    blob = np.empty(int((h_end[:n] - h_start[:n]).sum()) + n, dtype=np.uint8)
+    fasta_kernels.gather_headers(buf, h_start, h_end, n, blob)
+    headers = blob.tobytes().decode("utf-8", errors="replace").split("\n")[:-1]
+    del blob
+    if bad_record >= 0:
+        parts = headers[bad_record].split(None, 1)
+        rid = parts[0] if parts else str(bad_record + 1)
+        byte = int(buf[bad_byte])
+        shown = repr(chr(byte)) if chr(byte).isprintable() and byte < 128 else f"byte 0x{byte:02x}"
+        raise InputError(f"{source}: record '{rid}' position {bad_pos}: invalid sequence character {shown}")
+    tokens = tokens[:n_tokens].copy()  # compact: the buffer was sized for the whole file
+    lengths = lengths[:n]
+    if n_iupac:
+        warnings.warn(
+            f"{source}: {n_iupac} IUPAC ambiguity code(s) other than N read as N", DeeppruneWarning, stacklevel=2
+        )
+    joined = "\n".join(headers)
+    if " " in joined or "\t" in joined or "" in headers:
+        ids, descriptions = [], []
+        for k, h in enumerate(headers):
+            parts = h.split(None, 1)
+            if not parts:
+                raise InputError(f"{source}: record {k + 1} has an empty header (no id after '>')")
+            ids.append(parts[0])
+            descriptions.append(parts[1] if len(parts) > 1 else "")
+    else:  # common case: headers are bare ids
+        ids, descriptions = headers, None
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    empty = np.flatnonzero(lengths == 0)
+    if len(empty):
+        raise InputError(f"{source}: record '{ids[int(empty[0])]}' has an empty sequence")
+    _check_unique(ids, source)
+    labels = _parse_labels(descriptions, ids, source) if descriptions else None
+    return SequenceSet(ids, tokens, offsets, labels, source, descriptions)
+
+
+def _check_unique(ids: list[str], source: str) -> None:
+    if len(set(ids)) != len(ids):
+        seen = set()
+        for rid in ids:
+            if rid in seen:
+                raise InputError(f"{source}: duplicate record id '{rid}'")
+            seen.add(rid)
+
+
+def read_fasta(path) -> SequenceSet:
+    """Read FASTA (plain/gzip/bgzip, ``-`` = stdin)."""
+    return parse_fasta_bytes(_read_all_bytes(path), _display(path))
+
+
+# --------------------------------------------------------------------------------------------
+# DeepBind .seq TSV and Zeng .data
+
+
+def _records_from_columns(ids, seqs, labels, source, line_numbers) -> SequenceSet:
+    """Assemble a set from parallel lists of id, sequence bytes and label strings."""
+    for rid, lab, ln in zip(ids, labels, line_numbers):
+        if lab not in ("0", "1"):
+            raise InputError(f"{source}: line {ln}: label must be 0 or 1, got '{lab}'")
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    empty = np.flatnonzero(lengths == 0)
+    if len(empty):
+        raise InputError(f"{source}: line {line_numbers[int(empty[0])]}: empty sequence")
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    raw = np.frombuffer(b"".join(seqs), dtype=np.uint8)
+    tokens = _translate(raw, offsets, ids, source)
+    if (tokens == _SKIP).any():
+        pos = int(np.flatnonzero(tokens == _SKIP)[0])
+        rec = int(np.searchsorted(offsets, pos, side="right") - 1)
+        raise InputError(f"{source}: line {line_numbers[rec]}: white space inside the sequence")
+    _check_unique(ids, source)
+    lab = np.array(labels, dtype=np.float32)[:, None]
+    return SequenceSet(list(ids), tokens, offsets, lab, source)
+
+
+def parse_deepbind_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
+    """DeepBind TSV: header ``FoldID EventID seq Bound`` (column order taken from the header)."""
+    lines = data.split(b"\n")
+    header = lines[0].rstrip(b"\r").split(b"\t")
+    try:
+        i_id, i_seq, i_lab = header.index(b"EventID"), header.index(b"seq"), header.index(b"Bound")
+    except ValueError:
+        raise InputError(f"{source}: not a DeepBind .seq file (header needs EventID, seq and Bound)") from None
+    ids, seqs, labels, numbers = [], [], [], []
+    width = len(header)
+    for ln, line in enumerate(lines[1:], start=2):
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        cols = line.split(b"\t")
+        if len(cols) != width:
+            raise InputError(f"{source}: line {ln}: expected {width} tab-separated columns, found {len(cols)}")
+        ids.append(cols[i_id].decode("utf-8", errors="replace"))
+        seqs.append(cols[i_seq])
+        labels.append(cols[i_lab].decode("utf-8", errors="replace"))
+        numbers.append(ln)
+    if not ids:
+        raise InputError(f"{source}: no records")
+    return _records_from_columns(ids, seqs, labels, source, numbers)
+
+
+def parse_zeng_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
+    """Zeng et al. 2016 ``.data``: one record per line, ``>name SEQUENCE LABEL``."""
+    ids, seqs, labels, numbers = [], [], [], []
+    for ln, line in enumerate(data.split(b"\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        cols = line.split()
+        if len(cols) != 3 or not cols[0].startswith(b">"):
+            raise InputError(f"{source}: line {ln}: expected '>name SEQUENCE LABEL'")
+        ids.append(cols[0][1:].decode("utf-8", errors="replace"))
+        seqs.append(cols[1])
+        labels.append(cols[2].decode("utf-8", errors="replace"))
+        numbers.append(ln)
+    if not ids:
+        raise InputError(f"{source}: no records")
+    return _records_from_columns(ids, seqs, labels, source, numbers)
+
+
+# --------------------------------------------------------------------------------------------
+# BED / narrowPeak + genome
+
+
+def read_bed(path, genome, width: int | None = None) -> SequenceSet:
+    """Cut BED/narrowPeak intervals out of ``genome`` (FASTA, indexed by pyfaidx).
+
+    With ``width``, each record is a ``width``-bp window centred on the narrowPeak summit
+    (column 10, an offset from the start) or, for plain BED or summit -1, on the interval
+    midpoint. ``-`` strand records are reverse-complemented. Windows running off a chromosome
+    are skipped and counted in one warning.
+    """
+    source = _display(path)
+    data = _read_all_bytes(path)
+    fasta = open_genome(genome)
+    chrom_sizes = {name: len(rec) for name, rec in fasta.records.items()}
+    ids, chunks, numbers = [], [], []
+    off_edge = 0
+    for ln, raw_line in enumerate(data.split(b"\n"), start=1):
+        line = raw_line.decode("utf-8", errors="replace").rstrip("\r")
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        cols = line.split("\t") if "\t" in line else line.split()
+        if len(cols) < 3:
+            raise InputError(f"{source}: line {ln}: BED needs at least 3 columns (chrom, start, end)")
+        chrom = cols[0]
+        try:
+            start, end = int(cols[1]), int(cols[2])
+        except ValueError:
+            raise InputError(f"{source}: line {ln}: start and end must be integers") from None
+        if start < 0 or end < 0:
+            raise InputError(f"{source}: line {ln}: negative coordinate")
+        if end < start:
+            raise InputError(f"{source}: line {ln}: end {end} is before start {start}")
+        if chrom not in chrom_sizes:
+            raise InputError(f"{source}: line {ln}: chromosome '{chrom}' is not in the genome {genome}")
+        strand = cols[5] if len(cols) >= 6 and cols[5] in "+-." else "+"
+        if width is not None:
+            summit = -1
+            if len(cols) >= 10:
+                try:
+                    summit = int(cols[9])
+                except ValueError:
+                    raise InputError(f"{source}: line {ln}: narrowPeak summit (column 10) must be an integer") from None
+            centre = start + summit if summit >= 0 else (start + end) // 2
+            w_start = centre - width // 2
+            w_end = w_start + width
+        else:
+            w_start, w_end = start, end
+            if end > chrom_sizes[chrom]:
+                raise InputError(f"{source}: line {ln}: end {end} is past the end of {chrom} ({chrom_sizes[chrom]} bp)")
+        if w_start < 0 or w_end > chrom_sizes[chrom]:
+            off_edge += 1
+            continue
+        if w_end == w_start:
+            raise InputError(f"{source}: line {ln}: empty interval")
+        seq = str(fasta[chrom][w_start:w_end]).encode("ascii", errors="replace")
+        if strand == "-":
+            seq = seq[::-1].translate(_DNA_COMPLEMENT_BYTES)
+        ids.append(f"{chrom}:{w_start}-{w_end}" + ("(-)" if strand == "-" else ""))
+        chunks.append(seq)
+        numbers.append(ln)
+    if off_edge:
+        warnings.warn(
+            f"{source}: {off_edge} window(s) running off a chromosome end skipped", DeeppruneWarning, stacklevel=2
+        )
+    if not ids:
+        raise InputError(f"{source}: no usable intervals")
+    lengths = np.fromiter((len(s) for s in chunks), dtype=np.int64, count=len(chunks))
+    offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = _translate(np.frombuffer(b"".join(chunks), dtype=np.uint8), offsets, ids, source)
+    # Duplicate intervals are legitimate in BED; make ids unique by numbering repeats.
+    if len(set(ids)) != len(ids):
+        seen: dict[str, int] = {}
+        for i, rid in enumerate(ids):
+            k = seen.get(rid, 0)
+            seen[rid] = k + 1
+            if k:
+                ids[i] = f"{rid}#{k + 1}"
+    return SequenceSet(ids, tokens, offsets, None, source)
+
+
+_DNA_COMPLEMENT_BYTES = bytes.maketrans(b"ACGTNacgtnRYSWKMBDHVryswkmbdhv", b"TGCANtgcanYRSWMKVHDByrswmkvhdb")
+
+
+def open_genome(genome):
+    """Open a genome FASTA with pyfaidx; a read-only folder gets its index in a temp folder."""
+    import pyfaidx
+
+    gpath = Path(genome)
+    if not gpath.exists():
+        raise InputError(f"{genome}: no such genome file")
+    fai = Path(str(gpath) + ".fai")
+    kwargs = {}
+    if not fai.exists() and not os.access(gpath.parent, os.W_OK):
+        cache = Path(tempfile.gettempdir()) / "deepprune-fai"
+        cache.mkdir(exist_ok=True)
+        stem = f"{abs(hash(str(gpath.resolve())))}_{gpath.name}"
+        kwargs["indexname"] = str(cache / (stem + ".fai"))
+        if gpath.suffix == ".gz":
+            kwargs["gzi_indexname"] = str(cache / (stem + ".gzi"))
+    try:
+        return pyfaidx.Fasta(str(gpath), sequence_always_upper=True, **kwargs)
+    except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, ValueError, OSError) as exc:
+        raise InputError(f"{genome}: cannot index genome FASTA ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# dispatch
+
+FORMATS = ("auto", "fasta", "seq", "data", "bed")
+
+
+def detect_format(path, head: bytes) -> str:
+    """Guess the format from the file name and its first bytes."""
+    name = str(path).lower()
+    for suffix in (".gz", ".bgz"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    if name.endswith((".bed", ".narrowpeak", ".broadpeak")):
+        return "bed"
+    if name.endswith(".seq") or head.startswith(b"FoldID") or b"\tEventID\t" in head.split(b"\n", 1)[0]:
+        return "seq"
+    first = head.lstrip().split(b"\n", 1)[0]
+    if name.endswith(".data") or (first.startswith(b">") and len(first.split()) == 3 and first.split()[2] in (b"0", b"1")
+                                  and len(first.split()[1]) > 8):
+        return "data"
+    return "fasta"
+
+
+def read_sequences(path, fmt: str = "auto", genome=None, width: int | None = None) -> SequenceSet:
+    """Read any supported sequence file into a :class:`SequenceSet`.
+
+    Args:
+        path: file path or ``-`` for stdin.
+        fmt: one of :data:`FORMATS`; ``auto`` looks at the name and the content.
+        genome: genome FASTA, required for BED/narrowPeak input.
+        width: window width for BED input (centred on the summit or midpoint).
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"unknown sequence format '{fmt}' (choose from {', '.join(FORMATS)})")
+    source = _display(path)
+    if fmt == "bed" or (fmt == "auto" and detect_format(path, b"") == "bed"):
+        if genome is None:
+            raise InputError(f"{source}: BED input needs --genome")
+        return read_bed(path, genome, width)
+    data = _read_all_bytes(path)
+    if not data.strip():
+        raise InputError(f"{source}: file is empty")
+    if fmt == "auto":
+        fmt = detect_format(path, data[:4096])
+        if fmt == "bed":
+            raise InputError(f"{source}: BED input needs --genome")
+    if fmt == "seq":
+        return parse_deepbind_bytes(data, source)
+    if fmt == "data":
+        return parse_zeng_bytes(data, source)
+    return parse_fasta_bytes(data, source)
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+def format_fasta(seqs: SequenceSet, headers: Sequence[str] | None = None, with_labels: bool = True) -> bytes:
+    """FASTA bytes for ``seqs``, one line per sequence.
+
+    Args:
+        headers: header text (without '>') per record; default ids plus ``label=``/``labels=``.
+    """
+    if headers is None:
+        headers = seqs.ids
+        if with_labels and seqs.labels is not None:
+            if seqs.labels.shape[1] == 1:
+                headers = [f"{h} label={int(v)}" for h, v in zip(headers, seqs.labels[:, 0])]
+            else:
+                headers = [f"{h} labels={','.join(str(int(x)) for x in row)}" for h, row in zip(headers, seqs.labels)]
+    from deepprune_cli.core import fasta_kernels
+
+    n = len(seqs)
+    if n == 0:
+        return b""
+    # Header texts back to back, each followed by a separator byte (headers hold no line ends).
+    head_blob = np.frombuffer(("\n".join(headers) + "\n").encode(), dtype=np.uint8)
+    head_offsets = np.zeros(n + 1, dtype=np.int64)
+    head_offsets[1:] = np.flatnonzero(head_blob == 10) + 1
+    offsets = seqs.offsets - seqs.offsets[0]
+    tokens = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
+    out = np.empty(len(head_blob) + len(tokens) + 2 * n, dtype=np.uint8)
+    fasta_kernels.render_fasta(head_blob, head_offsets, tokens, offsets, LETTERS, out)
+    return out.tobytes()
+
+
+def write_fasta(seqs: SequenceSet, stream: IO[bytes], headers: Sequence[str] | None = None, with_labels: bool = True) -> None:
+    """Write ``seqs`` as FASTA to a binary stream (see :func:`format_fasta`)."""
+    stream.write(format_fasta(seqs, headers, with_labels))

@@ -1,0 +1,44 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def run_cli(*args, input: bytes | None = None, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m deepprune_cli ARGS`` in a real subprocess; stdout/stderr captured as text."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepprune_cli", *map(str, args)],
+        input=input,
+        capture_output=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+    proc.stdout_text = proc.stdout.decode("utf-8", errors="replace")
+    proc.stderr_text = proc.stderr.decode("utf-8", errors="replace")
+    return proc
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 2, exactly one ``deepprune: error:`` line naming the problem, no traceback."""
+    err = proc.stderr_text
+    assert proc.returncode == 2, (proc.returncode, err)
+    assert "Traceback" not in err, err
+    error_lines = [line for line in err.splitlines() if line.startswith("deepprune: error:") or line.startswith("Error:")]
+    assert len(error_lines) == 1, err
+    for fragment in fragments:
+        assert fragment in error_lines[0], (fragment, err)
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
