@@ -1,0 +1,1 @@
+"""Data files shipped with deepprune (read with importlib.resources); see jaspar/README.md."""
