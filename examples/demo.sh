@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
-# The main job on the bundled CTCFL example. Usage: bash examples/demo.sh OUTDIR
+# The main job on the bundled CTCFL example (2,000 real ChIP-seq peaks + DeepBind's test set):
+# shuffle -> train -> prune (16 -> 4 kernels) -> evaluate -> logos matched against JASPAR.
+# Usage: bash examples/demo.sh OUTDIR        (a few minutes on 2 CPU cores)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-demo_out}
 mkdir -p "$out"
 peaks="$here/data/CTCFL_K562_peaks.fa.gz"
+test="$here/data/CTCFL_K562_test.seq.gz"
+fast=(--epochs 30 --patience 5 --seed 1)
 
-echo "== deepprune shuffle: dinucleotide-shuffled negatives" >&2
+echo "== 1. deepprune shuffle: dinucleotide-shuffled negatives" >&2
 deepprune shuffle "$peaks" -o "$out/negatives.fa" --seed 1
-grep -c '>' "$out/negatives.fa" | sed 's/^/negatives written: /' >&2
 
-echo "demo outputs in $out/" >&2
+echo "== 2. deepprune train: a 16-kernel DeepBind-style model" >&2
+deepprune train "$peaks" --negatives "$out/negatives.fa" --kernels 16 --test "$test" -o "$out/model" --force "${fast[@]}"
+
+echo "== 3. deepprune prune: 16 -> 4 kernels in 2 rounds, with same-size baselines" >&2
+deepprune prune "$peaks" --negatives "$out/negatives.fa" --kernels 4 --rounds 2 --test "$test" -o "$out/pruned" "${fast[@]}"
+
+echo "== 4. deepprune evaluate: every stage and variant on the test set" >&2
+deepprune evaluate "$out/pruned" "$test" -o "$out/evaluation.tsv" --plot "$out/auroc_vs_kernels.png"
+
+echo "== 5. deepprune logos: the 4 kernels as motifs, matched against JASPAR 2020" >&2
+deepprune logos "$out/pruned/final" "$peaks" -o "$out/motifs.meme" --png "$out/logos" --match jaspar2020 \
+    --relative-to observed
+
+echo >&2
+echo "demo outputs in $out/: model/, pruned/summary.tsv, evaluation.tsv, motifs.meme, matches.tsv, logos/" >&2

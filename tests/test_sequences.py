@@ -264,3 +264,18 @@ def test_subset_concatenate_and_matrix():
     with pytest.raises(InputError, match="different lengths"):
         ragged.as_matrix()
     assert ragged.subset([1]).text(0) == "ACGT"
+
+
+def test_atomic_outputs_follow_the_umask(tmp_path):
+    from deepprune_cli.core.atomic import atomic_directory, atomic_output
+
+    old = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "f.txt") as fh:
+            fh.write("x")
+        with atomic_directory(tmp_path / "d") as d:
+            (d / "inner").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755

@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
+    # mkstemp makes files private (0600); outputs should get the usual mode (0644 under umask 022).
+    os.chmod(name, 0o666 & ~_umask())
     return Path(name)
 
 
@@ -60,6 +68,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes directories private (0700)
     try:
         yield tmp
         if final.exists():

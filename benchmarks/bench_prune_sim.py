@@ -1,0 +1,137 @@
+"""Quality bar 1 of `deepprune prune`: simulated data (Luo et al. 2019's design), 256 -> 4 kernels.
+
+For each motif set (the presets deepprune-sim1..5, plus motif sets of the same design drawn at
+random from JASPAR 2024 that the method was never looked at with), one dataset (101 bp, 6,000
+sequences, half test) and five training seeds: prune 4·2^R -> 4 kernels (R = --rounds, default 6
+i.e. 256 -> 4; --criterion, default score-weight; the tool's defaults otherwise) and record the test AUROC of the final `deepprune`
+model and of the 4-kernel `baseline` (trained from scratch with the same seed). The Bayes-optimal
+AUROC (exact likelihood ratio under the generating model) is the ceiling; the table reports the
+share of the baseline's gap to it that Deepprune closes.
+
+    python benchmarks/bench_prune_sim.py                 # all sets, 5 seeds, 2 worker processes
+    python benchmarks/bench_prune_sim.py --sets deepprune-sim4 --seeds 0,1 --jobs 1
+
+Writes benchmarks/results/prune_sim.tsv (one row per set and seed) and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import statistics
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PRESETS = [f"deepprune-sim{i}" for i in range(1, 6)]
+
+
+def random_motif_sets(n_sets: int, seed: int = 2026) -> dict[str, list[str]]:
+    """Motif sets of the same design drawn from JASPAR 2024, avoiding every preset motif."""
+    import numpy as np
+
+    from deepprune_cli.core.motifs import bundled_collection
+    from deepprune_cli.core.simulate import make_design
+
+    used = set()
+    for p in PRESETS:
+        used.update(make_design(p).motif_ids or ())
+    pool = [m.id for m in bundled_collection("jaspar2024") if m.id not in used and 8 <= m.width <= 20]
+    rng = np.random.default_rng(seed)
+    sizes = [2, 4, 6, 2, 4, 6][:n_sets]
+    return {f"jaspar2024-random{i + 1}": [str(x) for x in rng.choice(pool, size=k, replace=False)]
+            for i, k in enumerate(sizes)}
+
+
+def run_one(task: tuple) -> dict:
+    name, motif_ids, seed, epochs, patience, rounds, criterion = task
+    import numpy as np
+    import torch
+
+    from deepprune_cli.core.metrics import auroc
+    from deepprune_cli.core.models import arch_spec
+    from deepprune_cli.core.prepare import prepare_training
+    from deepprune_cli.core.pruning import PruneOptions, PruneRun, read_summary
+    from deepprune_cli.core.simulate import bayes_optimal_scores, make_design, simulate
+    from deepprune_cli.core.training import TrainOptions, to_device
+    import tempfile
+
+    torch.set_num_threads(1)
+    if motif_ids is None:
+        design = make_design(name, seed=0)
+    else:
+        design = make_design(None, motifs="jaspar2024", motif_ids=motif_ids, seed=0)
+    ds = simulate(design)
+    train, test = ds.split("train"), ds.split("test")
+    bayes = auroc(test.labels.ravel(), bayes_optimal_scores(test, ds))
+    prep = prepare_training(train, None, test, arch="deepbind", kernels=4 * 2**rounds, seed=seed)
+    opts = PruneOptions(kernels=4, rounds=rounds, criterion=criterion,
+                        train=TrainOptions(max_epochs=epochs, patience=patience, seed=seed))
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        PruneRun(Path(tmp) / "run", opts, prep.train, prep.val, to_device(test, torch.device("cpu"), prep.spec),
+                 data_info=prep.info).run(spec=prep.spec)
+        rows = read_summary(Path(tmp) / "run")
+    final = {r["variant"]: r["test_auroc"] for r in rows if r["kernels"] == 4}
+    initial = rows[0]["test_auroc"]
+    return dict(set=name, criterion=criterion, rounds=rounds, motifs=",".join(m.id for m in ds.motifs), seed=seed, bayes=bayes, initial=initial,
+                deepprune=final["deepprune"], inter=final["inter"], baseline=final["baseline"],
+                seconds=time.perf_counter() - t0)  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sets", default=None, help="comma-separated preset names (default: sim1..5 + random sets)")
+    ap.add_argument("--random-sets", type=int, default=3, help="random JASPAR 2024 motif sets of the same design")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--patience", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=6, help="start from 4 * 2**rounds kernels")
+    ap.add_argument("--criterion", default="score-weight")
+    ap.add_argument("--out", default=str(HERE / "results" / "prune_sim.tsv"))
+    args = ap.parse_args()
+    sets: dict[str, list[str] | None] = {}
+    for name in (args.sets.split(",") if args.sets else PRESETS):
+        sets[name] = None
+    if not args.sets:
+        sets.update(random_motif_sets(args.random_sets))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    tasks = [(name, ids, seed, args.epochs, args.patience, args.rounds, args.criterion)
+             for name, ids in sets.items() for seed in seeds]
+    t0 = time.perf_counter()
+    with mp.get_context("spawn").Pool(args.jobs) as pool:
+        rows = []
+        for row in pool.imap(run_one, tasks):
+            rows.append(row)
+            print(f"{row['set']:<22} seed {row['seed']}: deepprune {row['deepprune']:.4f}  baseline "
+                  f"{row['baseline']:.4f}  bayes {row['bayes']:.4f}  ({row['seconds']:.0f} s)", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    cols = list(rows[0])
+    with open(args.out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, cols, delimiter="\t")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    print(f"\n{'set':<22} {'deepprune':>16} {'baseline':>16} {'inter':>8} {'bayes':>7} {'gap closed':>10}")
+    wins = 0
+    for name in sets:
+        rs = [r for r in rows if r["set"] == name]
+        dp = [r["deepprune"] for r in rs]
+        bl = [r["baseline"] for r in rs]
+        it = [r["inter"] for r in rs]
+        bayes = rs[0]["bayes"]
+        sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
+        mdp, mbl = statistics.mean(dp), statistics.mean(bl)
+        closed = (mdp - mbl) / (bayes - mbl) if bayes > mbl else float("nan")
+        wins += mdp > mbl
+        print(f"{name:<22} {mdp:.4f} ± {sd(dp):.4f}  {mbl:.4f} ± {sd(bl):.4f} {statistics.mean(it):8.4f} "
+              f"{bayes:7.4f} {closed:10.1%}")
+    print(f"\n{4 * 2**args.rounds} -> 4 kernels; deepprune mean > baseline mean on {wins}/{len(sets)} motif sets; "
+          f"{len(rows)} runs in {time.perf_counter() - t0:.0f} s with {args.jobs} processes")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

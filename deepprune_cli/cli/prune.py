@@ -1,0 +1,199 @@
+"""``deepprune prune``: Deepprune iterative kernel pruning (Luo, Chi & Deng 2019)."""
+
+from __future__ import annotations
+
+import click
+
+from deepprune_cli.cli.common import console, device_options, input_format_options, read_input, seed_option
+
+CRITERIA = ("weight", "score", "score-weight")
+
+
+@click.command("prune")
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", required=True, help="Output directory: one model directory per round and variant.")
+@click.option("--from", "from_model", default=None, help="Start from this trained model directory instead of training one.")
+@click.option("--kernels", type=int, default=4, show_default=True, help="Kernels left at the end (d).")
+@click.option("--rounds", type=int, default=6, show_default=True, help="Halvings (k): the start model has d·2^k kernels.")
+@click.option("--criterion", type=click.Choice(CRITERIA), default="score-weight", show_default=True,
+              help="weight: |dense weight|; score: |mean max-activation on positives − on negatives|; "
+              "score-weight: their product (default: it keeps the kernels that separate the classes).")
+@click.option("--lr-decay", type=float, default=1.2, show_default=True, help="Round i fine-tunes with lr / decay^i.")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Also train each round's kernel count from scratch (same seed).")
+@click.option("--lottery", is_flag=True, help="Also retrain the surviving kernels from their initial weights.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last completed stage.")
+@click.option("--negatives", default=None, help="Negative sequences (default: dinucleotide shuffles of INPUT's positives).")
+@click.option("--negative-copies", type=int, default=2, show_default=True, help="Shuffled negatives per positive (as train).")
+@click.option("--arch", default="deepbind", show_default=True,
+              help="Architecture of the start model (its first layer must be globally max-pooled: deepbind, 1layer, ...).")
+@click.option("--kernel-length", type=int, default=None, help="First-layer kernel width in bp [deepbind: 24].")
+@click.option("--both-strands/--one-strand", default=True, show_default=True,
+              help="Also scan the reverse complement with the same kernels.")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--lr", type=float, default=None, help="Learning rate of round 0 and the baselines [default: 0.003].")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs per fit [default: 60].")
+@click.option("--patience", type=int, default=15, show_default=True, help="Early-stopping patience (epochs).")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share held out for validation.")
+@click.option("--test", "test_path", default=None, help="Labelled test set: test AUROC for every stage.")
+@seed_option
+@input_format_options
+@device_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
+def command(
+    input_path, output, from_model, kernels, rounds, criterion, lr_decay, baseline, lottery, resume, negatives,
+    negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience, val_fraction, test_path,
+    seed, fmt, genome, width, device, threads, as_json, quiet,
+):  # fmt: skip
+    """Train a model with KERNELS·2^ROUNDS kernels on INPUT, then ROUNDS times keep the better half
+    of its kernels and fine-tune, ending with KERNELS kernels (Deepprune).
+
+    Every round also writes the comparison variants: inter (pruned, not fine-tuned), baseline
+    (same size from scratch) and, with --lottery, the rewound lottery ticket. OUTPUT/ gets
+    roundR_VARIANT/ model directories, final/ (the last deepprune model) and summary.tsv. The run
+    is built in .OUTPUT.partial/ and renamed when complete; --resume continues it after an
+    interruption with the same result.
+
+    \b
+    Example:
+      deepprune prune peaks.fa --kernels 4 --rounds 6 -o pruned/
+      deepprune prune peaks.fa --from model/ --kernels 4 --rounds 2 --test test.fa -o pruned/
+    """
+    import json
+    import sys
+    from pathlib import Path
+
+    from deepprune_cli.core.errors import InputError
+
+    if str(output) == "-":
+        raise InputError("-o/--output must be a directory, not '-'")
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    if seed < 0:
+        raise InputError(f"--seed must be non-negative, got {seed}")
+
+    from deepprune_cli.core import models, pruning, store, training
+    from deepprune_cli.core.prepare import prepare_training
+
+    opts = pruning.PruneOptions(
+        kernels=kernels,
+        rounds=rounds,
+        criterion=criterion,
+        lr_decay=lr_decay,
+        baseline=baseline,
+        lottery=lottery,
+        train=training.TrainOptions(
+            lr=lr if lr is not None else training.TrainOptions.lr,
+            batch_size=batch_size,
+            max_epochs=epochs if epochs is not None else training.TrainOptions.max_epochs,
+            patience=patience,
+            seed=seed,
+        ),
+    )
+    opts.validate()  # before reading any data: impossible sizes fail at once
+    dev = training.resolve_device(device)
+    training.set_threads(threads)
+
+    start = None
+    if from_model is not None:
+        start = store.load_model(from_model, device=dev).model
+        if not start.spec.kernel_strands and start.spec.convs[0].pool != "global":
+            raise InputError(f"{from_model}: pruning needs a first layer with global max pooling ({start.spec.name} has none)")
+        if lottery:
+            raise InputError("--lottery needs the start model's initial weights; it cannot be used with --from")
+        spec = start.spec
+    else:
+        spec = None
+        probe = models.arch_spec(arch, opts.start_kernels, kernel_length, 1, both_strands, seq_len=200)
+        if probe.convs[0].pool != "global":
+            raise InputError(f"--arch {arch}: pruning needs a first layer with global max pooling (deepbind, 1layer, ...)")
+
+    pos = read_input(input_path, fmt, genome, width)
+    neg = read_input(negatives, fmt, genome, width) if negatives else None
+    test = read_input(test_path, fmt, genome, width) if test_path else None
+    prep = prepare_training(
+        pos, neg, test, spec=spec, arch=arch, kernels=opts.start_kernels, kernel_length=kernel_length,
+        both_strands=both_strands, negative_copies=negative_copies, val_fraction=val_fraction, seed=seed,
+        device=dev, threads=threads,
+    )  # fmt: skip
+    if prep.spec.n_outputs != 1:
+        raise InputError(f"{pos.source}: pruning needs binary labels (one class); the input has {prep.spec.n_outputs}")
+    test_dd = training.to_device(test, dev, prep.spec) if test is not None else None
+
+    con = console()
+    show = not quiet
+    progress = _Progress(con, enabled=show)
+    if show:
+        con.print(
+            f"[bold]deepprune prune[/]: {opts.start_kernels} → {opts.kernels} kernels in {opts.rounds} rounds "
+            f"({criterion}), {prep.info['n_train']} training / {prep.info['n_val']} validation sequences, "
+            f"device {dev.type}"
+        )
+    run = pruning.PruneRun(out, opts, prep.train, prep.val, test_dd, device=dev, data_info=prep.info,
+                           progress=progress, resume=resume)
+    with progress:
+        if start is not None:
+            results = run.run(start_model=start, start_label=str(from_model))
+        else:
+            results = run.run(spec=prep.spec)
+    if show:
+        _table(con, results, test is not None)
+        con.print(f"wrote {out}/ (final model: {out}/final/)")
+    if as_json:
+        from dataclasses import asdict
+
+        sys.stdout.write(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+
+
+class _Progress:
+    """A rich status line on stderr: current stage and epoch."""
+
+    def __init__(self, con, enabled=True):
+        self.con = con
+        self.enabled = enabled
+        self.status = None
+
+    def __enter__(self):
+        if self.enabled:
+            self.status = self.con.status("starting")
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.status is not None:
+            self.status.__exit__(*exc)
+
+    def __call__(self, event, info):
+        if not self.enabled:
+            return
+        if event == "fit":
+            self.status.update(f"{info['stage']}: {info['kernels']} kernels, lr {info['lr']:.2e}")
+        elif event == "epoch":
+            self.status.update(
+                f"{info['stage']}: epoch {info['epoch']}  loss {info['train_loss']:.4f}  "
+                f"val loss {info['val_loss']:.4f}  val AUROC {info['val_auroc']:.4f}"
+            )
+        elif event in ("stage", "resumed"):
+            test = "" if info["test_auroc"] is None else f", test AUROC {info['test_auroc']:.4f}"
+            done = "resumed" if event == "resumed" else f"{info['epochs']} epochs, {info['seconds']:.1f} s"
+            self.con.print(
+                f"  round {info['round']} {info['variant']:<9} {info['kernels']:>5} kernels: "
+                f"val AUROC {info['val_auroc']:.4f}{test} ({done})"
+            )
+
+
+def _table(con, results, with_test):
+    from rich.table import Table
+
+    table = Table(title="deepprune prune summary")
+    for col in ("round", "kernels", "variant", "epochs", "val AUROC") + (("test AUROC",) if with_test else ()) + ("s",):
+        table.add_column(col, justify="right")
+    for r in results:
+        cells = [str(r.round), str(r.kernels), r.variant, str(r.epochs), f"{r.val_auroc:.4f}"]
+        if with_test:
+            cells.append("" if r.test_auroc is None else f"{r.test_auroc:.4f}")
+        cells.append(f"{r.seconds:.1f}")
+        table.add_row(*cells)
+    con.print(table)

@@ -1,0 +1,328 @@
+"""``deepprune train``: positives in (negatives made automatically), a model directory out."""
+
+from __future__ import annotations
+
+import click
+
+from deepprune_cli.cli.common import console, device_options, input_format_options, read_input, seed_option
+
+ARCH_HELP = (
+    "deepbind (default: conv, ReLU, global max, kernel mask, one dense output); Zeng et al. 2016: "
+    "1layer, 1layer_1motif, 1layer_64motif, 1layer_128motif, 1layer_local_win3, 1layer_local_win9, 2layer, "
+    "3layer, 2layer_local_win3, 3layer_local_win3; Koo & Eddy 2019 (multi-label): cnn-1/2/4/10/25/50/100, "
+    "cnn9-4, cnn9-25, cnn3-2, cnn3-50, cnn-50-2, cnn19-1-2 (cnn[W]-P[-S]: kernel width W, pool P, stride S)."
+)
+
+
+@click.command("train")
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", required=True, metavar="DIR", help="Model directory to write (with --seeds: one sub-directory per seed).")
+@click.option("--negatives", default=None, metavar="FILE", help="Negative sequences (default: dinucleotide shuffles of INPUT's positives).")
+@click.option(
+    "--negative-copies", type=int, default=2, show_default=True, help="Dinucleotide-shuffled negatives per positive."
+)
+@click.option(
+    "--shuffle-negatives/--no-shuffle-negatives",
+    default=None,
+    help="Add dinucleotide-shuffled negatives [default: only when the input has no negatives].",
+)
+@click.option("--arch", default="deepbind", show_default=True, metavar="NAME", help=ARCH_HELP)
+@click.option("--kernels", type=int, default=None, help="First-layer kernels (motif detectors) [deepbind: 16].")
+@click.option("--kernel-length", type=int, default=None, help="First-layer kernel width in bp [deepbind: 24].")
+@click.option(
+    "--dropout",
+    type=float,
+    default=None,
+    help="Dropout on the pooled first-layer features [deepbind: 0.3; other architectures: their own].",
+)
+@click.option(
+    "--both-strands/--one-strand",
+    default=True,
+    show_default=True,
+    help="Also scan the reverse complement with the same kernels and take the max.",
+)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 0.003].")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs [default: 100]; early stopping usually ends sooner.")
+@click.option("--patience", type=int, default=15, show_default=True, help="Epochs without a lower validation loss before stopping.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share held out for validation (seeded, random).")
+@click.option("--l1", type=float, default=0.0, show_default=True, help="L1 penalty on dense-layer weights.")
+@click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty on dense-layer weights.")
+@click.option("--test", "test_path", default=None, metavar="FILE", help="Labelled test set: its AUROC/AUPRC go to metrics.json.")
+@seed_option
+@click.option(
+    "--seeds",
+    default=None,
+    metavar="LIST",
+    help="Comma-separated seeds (e.g. 0,1,2,3,4): one model per seed, mean ± sd reported; "
+    "negatives and split stay those of --seed.",
+)
+@input_format_options
+@device_options
+@click.option(
+    "--deterministic", is_flag=True, help="On CUDA, deterministic kernels (slower); CPU runs always are reproducible."
+)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
+def command(
+    input_path, output, negatives, negative_copies, shuffle_negatives, arch, kernels, kernel_length, dropout, both_strands,
+    batch_size, lr, epochs, patience, val_fraction, l1, l2, test_path, seed, seeds, fmt, genome, width, device,
+    threads, deterministic, force, as_json, quiet,
+):  # fmt: skip
+    """Train a CNN on INPUT (FASTA, DeepBind .seq, Zeng .data or BED + --genome).
+
+    Unlabelled records are positives; inputs with no negatives (plain FASTA, a DeepBind _AC
+    file) get seeded dinucleotide-shuffled negatives. A seeded random validation split drives
+    early stopping (best weights restored). Writes OUTPUT/ with config.json, weights.pt,
+    history.tsv and metrics.json.
+
+    Mixed lengths: globally pooled architectures (deepbind, 1layer, 2layer, 3layer, ...) pad
+    every record with N, centred, to the longest; the others need one length and refuse.
+
+    \b
+    Example:
+      deepprune train peaks.fa --kernels 4 -o model/
+      deepprune train X_AC.seq.gz --test X_B.seq.gz --seeds 0,1,2,3,4 -o models/
+    """
+    import sys
+    from pathlib import Path
+
+    from deepprune_cli.core.errors import InputError
+
+    out = Path(output)
+    if str(output) == "-":
+        raise InputError("-o/--output must be a directory, not '-'")
+    if out.exists() and not force:
+        raise InputError(f"{out}: already exists (use --force to replace it)")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    seed_list = _parse_seeds(seeds) if seeds is not None else None
+    if seed < 0:
+        raise InputError(f"--seed must be non-negative, got {seed}")
+
+    # Heavy imports only now, so `deepprune --help` stays instant.
+    from deepprune_cli.core import metrics, models, prepare, store, training
+
+    dev = training.resolve_device(device)
+    training.set_threads(threads)
+    opts = training.TrainOptions(
+        lr=lr if lr is not None else training.TrainOptions.lr,
+        batch_size=batch_size,
+        max_epochs=epochs if epochs is not None else training.TrainOptions.max_epochs,
+        patience=patience,
+        l1=l1,
+        l2=l2,
+        seed=seed,
+        deterministic=deterministic,
+    )
+    opts.validate()
+    # Validate the architecture name and sizes before reading any data.
+    models.arch_spec(arch, kernels, kernel_length, 1, both_strands, seq_len=200, dropout=dropout)
+
+    pos = read_input(input_path, fmt, genome, width)
+    neg = read_input(negatives, fmt, genome, width) if negatives else None
+    test = read_input(test_path, fmt, genome, width) if test_path else None
+    # Labels, shuffled negatives, architecture sized to the data, test checks, seeded split:
+    # the same preparation `prune` uses.
+    prep = prepare.prepare_training(
+        pos,
+        neg,
+        test,
+        arch=arch,
+        kernels=kernels,
+        kernel_length=kernel_length,
+        both_strands=both_strands,
+        shuffle="auto" if shuffle_negatives is None else shuffle_negatives,
+        negative_copies=negative_copies,
+        val_fraction=val_fraction,
+        seed=seed,
+        device=dev,
+        threads=threads,
+    )
+    spec = prep.spec
+    if spec.kernel_length > prep.info["max_length"]:
+        raise InputError(
+            f"{pos.source}: --kernel-length {spec.kernel_length} is longer than the longest sequence "
+            f"({prep.info['max_length']} bp)"
+        )
+    if dropout is not None:
+        spec.convs[0].dropout = float(dropout)
+    train_dd, val_dd = prep.train, prep.val
+
+    run_seeds = seed_list if seed_list is not None else [seed]
+    data_info = prep.info
+
+    con = console()
+    show = not quiet
+    if show:
+        con.print(
+            f"[bold]deepprune train[/]: {len(train_dd)} training / {len(val_dd)} validation sequences, "
+            f"arch {spec.name} ({spec.n_kernels} kernels x {spec.kernel_length} bp, "
+            f"{'both strands' if spec.both_strands else 'one strand'}), device {dev.type}"
+        )
+    built = [models.build_model(spec, seed=s) for s in run_seeds]
+    progress = _Progress(con, run_seeds, opts.max_epochs, enabled=show)
+    with progress:
+        results = training.fit_many(
+            built, train_dd, val_dd, opts, run_seeds, device=dev, callback=progress.update
+        )
+
+    summaries = []
+    outputs = []
+    for s, (model, history) in zip(run_seeds, results):
+        best = training.best_row(history)
+        met = {
+            "best_epoch": best.get("epoch"),
+            "epochs_run": len(history),
+            "val_loss": best.get("val_loss"),
+            "val_auroc": best.get("val_auroc"),
+            "val_auprc": best.get("val_auprc"),
+            "n_parameters": models.count_parameters(model),
+        }
+        if test is not None:
+            ev = training.evaluate(model, test, dev, prefix="test_")
+            met.update(ev)
+        train_cfg = dict(opts.to_dict(), seed=s, device=dev.type)
+        outputs.append((s, model, history, met, train_cfg))
+        summaries.append(dict(met, seed=s))
+
+    from deepprune_cli.core.atomic import atomic_directory
+
+    with atomic_directory(out) as tmp:
+        if seed_list is None:
+            s, model, history, met, train_cfg = outputs[0]
+            store.write_model_files(tmp, model, training=train_cfg, data=data_info, history=history, metrics=met)
+        else:
+            for s, model, history, met, train_cfg in outputs:
+                store.write_model_files(
+                    tmp / f"seed{s}", model, training=train_cfg, data=data_info, history=history, metrics=met
+                )
+            _write_seed_summary(tmp, summaries, store, metrics)
+    result = summaries[0] if seed_list is None else _seed_stats(summaries, metrics)
+    if show:
+        _report(con, out, summaries, seed_list is not None, metrics)
+    if as_json:
+        sys.stdout.write(store.dumps(result if seed_list is None else {"seeds": summaries, **result}))
+
+
+def _parse_seeds(text: str) -> list[int]:
+    from deepprune_cli.core.errors import InputError
+
+    try:
+        seeds = [int(x) for x in text.replace(" ", "").split(",") if x != ""]
+    except ValueError:
+        raise InputError(f"--seeds must be comma-separated integers, got '{text}'") from None
+    if not seeds:
+        raise InputError("--seeds needs at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"--seeds has repeated values: '{text}'")
+    if min(seeds) < 0:
+        raise InputError("--seeds must be non-negative")
+    return seeds
+
+
+SUMMARY_COLUMNS = ("seed", "best_epoch", "epochs_run", "val_loss", "val_auroc", "val_auprc", "test_auroc", "test_auprc")
+
+
+def _seed_stats(summaries, metrics) -> dict:
+    stats = {}
+    for col in SUMMARY_COLUMNS[3:]:
+        vals = [s.get(col) for s in summaries]
+        if all(v is None for v in vals):
+            continue
+        mean, sd = metrics.mean_sd(vals)
+        stats[col] = {"mean": mean, "sd": sd}
+    return stats
+
+
+def _write_seed_summary(directory, summaries, store, metrics) -> None:
+    from deepprune_cli.core.atomic import atomic_output
+
+    stats = _seed_stats(summaries, metrics)
+    lines = ["\t".join(SUMMARY_COLUMNS)]
+
+    def fmt(v):
+        return "nan" if v is None else (str(v) if isinstance(v, int) else f"{float(v):.6f}")
+
+    for s in summaries:
+        lines.append("\t".join(fmt(s.get(c)) for c in SUMMARY_COLUMNS))
+    for key in ("mean", "sd"):
+        lines.append("\t".join([key, "", ""] + [fmt(stats[c][key]) if c in stats else "nan" for c in SUMMARY_COLUMNS[3:]]))
+    with atomic_output(directory / "summary.tsv") as fh:
+        fh.write("\n".join(lines) + "\n")
+    with atomic_output(directory / "summary.json") as fh:
+        fh.write(store.dumps({"format": store.SEEDS_FORMAT, "version": 1, "seeds": summaries, "stats": stats}))
+
+
+def _report(con, out, summaries, multi, metrics) -> None:
+    def f(v):
+        return "n/a" if v is None else f"{v:.4f}"
+
+    if not multi:
+        s = summaries[0]
+        test = f", test AUROC {f(s.get('test_auroc'))}" if "test_auroc" in s else ""
+        con.print(f"best epoch {s['best_epoch']} of {s['epochs_run']}: val AUROC {f(s['val_auroc'])}{test}; wrote {out}/")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(summaries)} seeds", show_edge=False)
+    cols = ["seed", "best epoch", "val AUROC"] + (["test AUROC"] if "test_auroc" in summaries[0] else [])
+    for c in cols:
+        table.add_column(c, justify="right")
+    for s in summaries:
+        row = [str(s["seed"]), str(s["best_epoch"]), f(s["val_auroc"])]
+        if "test_auroc" in s:
+            row.append(f(s.get("test_auroc")))
+        table.add_row(*row)
+    stats = _seed_stats(summaries, metrics)
+    row = ["mean ± sd", ""] + [
+        f"{stats[k]['mean']:.4f} ± {stats[k]['sd']:.4f}" for k in ("val_auroc", "test_auroc") if k in stats
+    ]
+    table.add_row(*row)
+    con.print(table)
+    con.print(f"wrote {out}/seed*/ and {out}/summary.tsv")
+
+
+class _Progress:
+    """One rich progress bar per seed on stderr: epoch, train loss, val loss, val AUROC."""
+
+    def __init__(self, con, seeds, max_epochs, enabled=True):
+        self.enabled = enabled
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=con,
+            transient=False,
+        )
+        self.tasks = [
+            self.progress.add_task(f"seed {s} epoch", total=max_epochs, info="", start=True) for s in seeds
+        ]
+
+    def __enter__(self):
+        if self.enabled:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            for t in self.tasks:  # early stopping ends bars before their maximum
+                task = self.progress.tasks[t]
+                self.progress.update(t, total=task.completed or 1)
+            self.progress.__exit__(*exc)
+
+    def update(self, i, row):
+        if not self.enabled:
+            return
+        info = (
+            f"loss {row['train_loss']:.4f}  val {row['val_loss']:.4f}  AUROC {row['val_auroc']:.4f}"
+            f"  best epoch {row['best_epoch']}"
+        )
+        self.progress.update(self.tasks[i], completed=row["epoch"], info=info)

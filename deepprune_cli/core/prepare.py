@@ -1,0 +1,146 @@
+"""From input records to what a fit needs: architecture, labelled splits on the device, test set.
+
+``train`` and ``prune`` share this so that both read, label, split and lay out data the same way:
+
+1. label the input and add seeded dinucleotide-shuffled negatives where it has none
+   (:func:`datasets.make_training_data`);
+2. resolve the architecture against the data (classes, one length for flattening architectures);
+3. check the test set (labelled, same classes, usable lengths);
+4. split off a seeded validation set that keeps each positive with its shuffles
+   (:func:`datasets.split_validation`) and move both parts to the device as uint8 tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from deepprune_cli.core import datasets, models
+from deepprune_cli.core.errors import InputError
+from deepprune_cli.core.sequences import SequenceSet
+from deepprune_cli.core.training import DeviceData, to_device
+
+
+@dataclass
+class PreparedData:
+    """Everything a fit needs.
+
+    Attributes:
+        spec: the architecture resolved for this data (classes, sequence length).
+        train, val: DeviceData, uint8 tokens (n, L) and float32 labels (n, C) on the device.
+        test: the labelled test set (SequenceSet) or None.
+        data: the labelled training data before the split.
+        info: provenance for ``config.json`` (counts, fingerprint, split seed ...).
+    """
+
+    spec: models.ArchSpec
+    train: DeviceData
+    val: DeviceData
+    test: SequenceSet | None
+    data: datasets.TrainingData
+    info: dict
+
+
+def resolve_spec(
+    data: SequenceSet,
+    arch: str,
+    kernels: int | None,
+    kernel_length: int | None,
+    both_strands: bool,
+) -> models.ArchSpec:
+    """The architecture ``arch`` sized for ``data`` (its classes and, where needed, its one length)."""
+    n_classes = data.n_classes
+    probe = models.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=200)
+    if n_classes > 1 and not probe.multi_output:
+        raise InputError(
+            f"{data.source}: labels have {n_classes} classes but architecture {probe.name} has one output "
+            f"(use a multi-label architecture such as cnn-4)"
+        )
+    seq_len = None
+    if probe.flattens:
+        seq_len = data.fixed_length()
+        if seq_len is None:
+            lo, hi = int(data.lengths.min()), int(data.lengths.max())
+            raise InputError(
+                f"{data.source}: sequences have different lengths ({lo}..{hi} bp); architecture {probe.name} needs "
+                f"one length (globally pooled architectures such as deepbind pad with N instead)"
+            )
+    spec = models.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=seq_len)
+    if spec.flattens:
+        spec.validate_length(seq_len, data.source)
+    return spec
+
+
+def check_test_set(test: SequenceSet, spec: models.ArchSpec) -> None:
+    """A test set must be labelled with the model's classes and readable by the architecture."""
+    if test.labels is None:
+        raise InputError(f"{test.source}: --test needs labelled sequences (e.g. label=0/1 in FASTA headers)")
+    if test.labels.shape[1] != spec.n_outputs:
+        raise InputError(
+            f"{test.source}: test labels have {test.labels.shape[1]} class(es); the model has {spec.n_outputs}"
+        )
+    if spec.flattens:
+        datasets.check_lengths(test, spec.seq_len, spec.name)
+
+
+def prepare_training(
+    positives: SequenceSet,
+    negatives: SequenceSet | None = None,
+    test: SequenceSet | None = None,
+    *,
+    spec: models.ArchSpec | None = None,
+    arch: str = "deepbind",
+    kernels: int | None = None,
+    kernel_length: int | None = None,
+    both_strands: bool = True,
+    shuffle: str | bool = "auto",
+    negative_copies: int = 2,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    threads: int | None = None,
+) -> PreparedData:
+    """Label, (shuffle,) resolve the architecture, split and move to ``device``.
+
+    Give ``spec`` to use an existing model's architecture (e.g. ``prune --from``); otherwise it is
+    built from ``arch``, ``kernels``, ``kernel_length`` and ``both_strands``.
+    """
+    if negative_copies < 1:
+        raise InputError(f"--negative-copies must be at least 1, got {negative_copies}")
+    device = torch.device(device)
+    data = datasets.make_training_data(
+        positives, negatives, shuffle=shuffle, copies=negative_copies, seed=seed, threads=threads
+    )
+    if spec is None:
+        spec = resolve_spec(data.seqs, arch, kernels, kernel_length, both_strands)
+    else:
+        if data.seqs.n_classes != spec.n_outputs:
+            raise InputError(
+                f"{positives.source}: labels have {data.seqs.n_classes} class(es); the model has {spec.n_outputs}"
+            )
+        if spec.flattens:
+            datasets.check_lengths(data.seqs, spec.seq_len, spec.name)
+    if test is not None:
+        check_test_set(test, spec)
+    train_idx, val_idx = datasets.split_validation(data, val_fraction, seed=seed)
+    train_set, val_set = data.seqs.subset(train_idx), data.seqs.subset(val_idx)
+    if spec.flattens:
+        train_dd, val_dd = to_device(train_set, device, spec), to_device(val_set, device, spec)
+    else:
+        # Both parts share one token length so validation runs with the training layout.
+        L = max(int(data.seqs.lengths.max()), spec.min_length())
+        train_dd = to_device((datasets.token_matrix(train_set, L), train_set.labels), device)
+        val_dd = to_device((datasets.token_matrix(val_set, L), val_set.labels), device)
+    info = dict(
+        data.info,
+        fingerprint=datasets.fingerprint(data.seqs),
+        split_seed=seed,
+        val_fraction=val_fraction,
+        n_train=len(train_idx),
+        n_val=len(val_idx),
+        test=test.source if test is not None else None,
+        max_length=int(data.seqs.lengths.max()),
+        min_length=int(data.seqs.lengths.min()),
+    )
+    return PreparedData(spec, train_dd, val_dd, test, data, info)

@@ -1,0 +1,468 @@
+"""Deepprune: iterative pruning of first-layer kernels (Luo, Chi & Deng 2019).
+
+Train an over-parameterised model with ``2**rounds * kernels`` first-layer kernels, then
+``rounds`` times keep the half of the kernels with the largest statistic and fine-tune with a
+fresh optimiser and a decayed learning rate ``lr_i = lr_0 / decay**i``. Every round also yields
+the paper's comparison variants:
+
+* ``deepprune``: pruned and fine-tuned (feeds the next round);
+* ``inter``: pruned, not fine-tuned (Deepprune-inter);
+* ``baseline``: the same kernel count trained from scratch with the same seed;
+* ``lottery``: the surviving kernels rewound to their initial weights and retrained
+  (the lottery-ticket variant, Frankle & Carbin 2019).
+
+Round 0 is the trained big model (variant ``initial``). Pruned kernels are removed physically
+(:func:`models.select_kernels` builds a smaller model), so later rounds are cheaper; saved models
+keep the mask over the original kernels, so they load either way.
+
+Criteria (statistics from the training split only):
+
+* ``weight``: |w_j|, the magnitude of kernel j's weights in the layer reading it (for
+  ``deepbind``, its single dense weight; with a hidden layer, the L2 norm of its column);
+* ``score``: |mean over positives of u_j - mean over negatives of u_j|, u_j = kernel j's
+  global-max activation;
+* ``score-weight`` (default): the product of the two, i.e. about how much kernel j moves the
+  logit between positives and negatives. ``weight`` alone ignores how strongly (and how
+  differently) a kernel fires, and on simulated data it dropped the informative kernels at the
+  last halvings (``benchmarks/bench_prune_sim.py``), so the product is the default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from deepprune_cli.core.atomic import atomic_output
+from deepprune_cli.core.errors import InputError
+from deepprune_cli.core.models import ArchSpec, MotifCNN, build_model, select_kernels
+from deepprune_cli.core.store import dumps, load_model, save_model
+from deepprune_cli.core.training import DeviceData, TrainOptions, evaluate, fit, to_device
+
+CRITERIA = ("weight", "score", "score-weight")
+VARIANTS = ("initial", "deepprune", "inter", "baseline", "lottery")
+SUMMARY_COLUMNS = ("round", "kernels", "variant", "criterion", "epochs", "val_auroc", "test_auroc", "seconds")
+MAX_START_KERNELS = 1 << 16  # beyond this a first layer is no longer a "small CNN" on any machine
+RUN_FILE = "run.json"
+INIT_DIR = "round0_init"
+
+
+@dataclass
+class PruneOptions:
+    """How to prune.
+
+    Attributes:
+        kernels: kernels left at the end (d).
+        rounds: halvings (k); the start model has ``kernels * 2**rounds`` kernels.
+        criterion: one of :data:`CRITERIA`.
+        lr_decay: fine-tuning learning rate of round i is ``train.lr / lr_decay**i``.
+        baseline: also train the same-size model from scratch each round.
+        lottery: also retrain the rewound surviving kernels each round.
+        train: options of every fit (lr is round 0's / the baseline's learning rate).
+    """
+
+    kernels: int = 4
+    rounds: int = 6
+    criterion: str = "score-weight"
+    lr_decay: float = 1.2
+    baseline: bool = True
+    lottery: bool = False
+    train: TrainOptions = field(default_factory=TrainOptions)
+
+    @property
+    def start_kernels(self) -> int:
+        return self.kernels * 2**self.rounds
+
+    def validate(self) -> None:
+        if self.kernels < 1:
+            raise InputError(f"--kernels must be at least 1, got {self.kernels}")
+        if self.rounds < 1:
+            raise InputError(f"--rounds must be at least 1, got {self.rounds}")
+        if self.rounds > 16 or self.start_kernels > MAX_START_KERNELS:
+            raise InputError(
+                f"--kernels {self.kernels} --rounds {self.rounds} asks for {self.kernels}·2^{self.rounds} starting "
+                f"kernels; at most {MAX_START_KERNELS:,} are supported"
+            )
+        if self.criterion not in CRITERIA:
+            raise InputError(f"unknown criterion '{self.criterion}' (choose from {', '.join(CRITERIA)})")
+        if not self.lr_decay > 0 or not math.isfinite(self.lr_decay):
+            raise InputError(f"--lr-decay must be a positive number, got {self.lr_decay}")
+        self.train.validate()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["start_kernels"] = self.start_kernels
+        return d
+
+
+@dataclass
+class StageResult:
+    """One row of ``summary.tsv``: a model of one round and variant."""
+
+    round: int
+    kernels: int
+    variant: str
+    criterion: str
+    epochs: int
+    val_auroc: float
+    test_auroc: float | None
+    seconds: float
+
+    @property
+    def name(self) -> str:
+        return stage_name(self.round, self.variant)
+
+
+def stage_name(round_: int, variant: str) -> str:
+    """Directory name of a stage, e.g. ``round3_deepprune`` (deterministic, for workflows)."""
+    return f"round{round_}_{variant}"
+
+
+# --------------------------------------------------------------------------------------------
+# criteria
+
+
+def _kernel_weight_magnitude(model: MotifCNN) -> np.ndarray:
+    """|w_j| per physical kernel (K,): L2 norm of everything the next layer reads from kernel j."""
+    consumer, per_kernel = model.first_consumer()
+    w = consumer.weight.detach()
+    K = model.n_kernels
+    if per_kernel == 0:  # next layer is a conv: weights (out, K, width)
+        mag = w.pow(2).sum(dim=(0, 2)).sqrt()
+    else:  # dense layer over (K * per_kernel) features, channel-major
+        mag = w.reshape(w.shape[0], K, per_kernel).pow(2).sum(dim=(0, 2)).sqrt()
+    return (mag * model.kernel_mask.detach()).cpu().double().numpy()
+
+
+def _kernel_score_difference(model: MotifCNN, data: DeviceData, batch_size: int) -> np.ndarray:
+    """|mean u_j over positives - mean u_j over negatives| per kernel (K,) on ``data``."""
+    pos = data.labels.bool().any(dim=1)
+    K = model.n_kernels
+    sums = torch.zeros(2, K, dtype=torch.float64, device=data.tokens.device)
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(data), batch_size):
+            u = model.kernel_activations(data.tokens[i : i + batch_size]).double()
+            p = pos[i : i + batch_size]
+            sums[0] += u[p].sum(dim=0)
+            sums[1] += u[~p].sum(dim=0)
+    n_pos = int(pos.sum())
+    n_neg = len(data) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise InputError("the score criterion needs positives and negatives in the training split")
+    diff = (sums[0] / n_pos - sums[1] / n_neg).abs()
+    return (diff * model.kernel_mask.detach().double()).cpu().numpy()
+
+
+def kernel_statistic(model: MotifCNN, data: DeviceData, criterion: str, batch_size: int = 2048) -> np.ndarray:
+    """The pruning statistic of every physical kernel: float64 (K,). Larger = more important."""
+    if criterion == "weight":
+        return _kernel_weight_magnitude(model)
+    if criterion == "score":
+        return _kernel_score_difference(model, data, batch_size)
+    if criterion == "score-weight":
+        return _kernel_weight_magnitude(model) * _kernel_score_difference(model, data, batch_size)
+    raise InputError(f"unknown criterion '{criterion}' (choose from {', '.join(CRITERIA)})")
+
+
+def keep_half(statistic: np.ndarray) -> np.ndarray:
+    """Indices of the ``K // 2`` kernels with the largest statistic, ascending.
+
+    Ties are broken deterministically: the lower kernel index wins.
+    """
+    K = len(statistic)
+    order = np.lexsort((np.arange(K), -np.asarray(statistic, dtype=np.float64)))
+    return np.sort(order[: max(1, K // 2)])
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+
+
+ProgressCallback = Callable[[str, dict], None]
+
+
+def _round_lr(options: PruneOptions, round_: int) -> float:
+    return options.train.lr / options.lr_decay**round_
+
+
+def _round_seed(seed: int, round_: int, variant: str) -> int:
+    """A seed per (round, variant), so a resumed run draws exactly what an uninterrupted one did."""
+    return int(seed) + 1009 * round_ + 97 * VARIANTS.index(variant)
+
+
+def _fresh_spec(spec: ArchSpec, n_kernels: int) -> ArchSpec:
+    """``spec`` with ``n_kernels`` first-layer kernels, as a model trained from scratch has."""
+    new = ArchSpec.from_dict(spec.to_dict())
+    new.convs[0].channels = n_kernels
+    new.n_kernels_original = n_kernels
+    return new
+
+
+class PruneRun:
+    """One Deepprune run writing its stages under ``out_dir``.
+
+    The run is built in a hidden sibling work directory ``.<name>.partial`` and renamed to
+    ``out_dir`` only when complete, so an interrupted run never leaves a half-finished directory
+    under the final name; ``resume=True`` continues from the work directory's completed stages
+    (each stage directory is written atomically).
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        options: PruneOptions,
+        train: DeviceData,
+        val: DeviceData,
+        test: DeviceData | None = None,
+        *,
+        device: torch.device | str = "cpu",
+        data_info: dict | None = None,
+        progress: ProgressCallback | None = None,
+        resume: bool = False,
+    ):
+        options.validate()
+        self.out_dir = Path(out_dir)
+        self.work = self.out_dir.parent / f".{self.out_dir.name}.partial"
+        self.options = options
+        self.train, self.val, self.test = train, val, test
+        self.device = torch.device(device)
+        self.data_info = data_info or {}
+        self.progress = progress or (lambda event, info: None)
+        self.resume = resume
+        self.results: list[StageResult] = []
+
+    # ---- bookkeeping ----------------------------------------------------------------------
+
+    def _run_record(self, spec: ArchSpec, start: str) -> dict:
+        return {
+            "options": self.options.to_dict(),
+            "spec": spec.to_dict(),
+            "start": start,
+            "data": self.data_info,
+        }
+
+    def _prepare_work_dir(self, record: dict) -> None:
+        run_file = self.work / RUN_FILE
+        if self.resume and run_file.exists():
+            previous = json.loads(run_file.read_text(encoding="utf-8"))
+            if json.loads(dumps(record)) != previous:
+                raise InputError(
+                    f"{self.out_dir}: --resume with different options or data than the interrupted run "
+                    f"(see {run_file}); rerun without --resume to start over"
+                )
+            return
+        if self.work.exists():
+            shutil.rmtree(self.work)  # a stale, interrupted run: start over
+        self.work.mkdir(parents=True)
+        with atomic_output(run_file) as fh:
+            fh.write(dumps(record))
+
+    def _metrics(self, model: MotifCNN) -> dict:
+        val = evaluate(model, self.val, self.device, self.options.train.eval_batch_size, prefix="val_")
+        out = dict(val)
+        if self.test is not None:
+            out.update(evaluate(model, self.test, self.device, self.options.train.eval_batch_size, prefix="test_"))
+        return out
+
+    def _save_stage(self, round_: int, variant: str, model: MotifCNN, history: list[dict], seconds: float,
+                    metrics: dict, extra: dict) -> StageResult:
+        best_epoch = min(history, key=lambda r: (r["val_loss"], r["epoch"]))["epoch"] if history else 0
+        if history and metrics["val_loss"] > min(h["val_loss"] for h in history) + 1e-9:
+            best_epoch = 0  # fine-tuning kept the starting weights
+        result = StageResult(
+            round=round_,
+            kernels=model.n_kernels,
+            variant=variant,
+            criterion=self.options.criterion,
+            epochs=len(history),
+            val_auroc=float(metrics["val_auroc"]),
+            test_auroc=float(metrics["test_auroc"]) if "test_auroc" in metrics else None,
+            seconds=seconds,
+        )
+        stage_metrics = dict(metrics, best_epoch=best_epoch, epochs=len(history), stage=asdict(result))
+        save_model(
+            self.work / result.name,
+            model,
+            training=dict(extra.get("training", {})),
+            data=self.data_info,
+            history=history,
+            metrics=stage_metrics,
+            prune={"round": round_, "variant": variant, "criterion": self.options.criterion, **extra.get("prune", {})},
+        )
+        self.results.append(result)
+        self.progress("stage", asdict(result))
+        return result
+
+    def _load_stage(self, round_: int, variant: str) -> tuple[MotifCNN, StageResult] | None:
+        path = self.work / stage_name(round_, variant)
+        if not (self.resume and (path / "metrics.json").exists()):
+            return None
+        rec = load_model(path, device=self.device)
+        result = StageResult(**rec.metrics["stage"])
+        self.results.append(result)
+        self.progress("resumed", asdict(result))
+        return rec.model, result
+
+    def _fit(self, model: MotifCNN, lr: float, seed: int, label: str,
+             keep_start: bool = False) -> tuple[MotifCNN, list[dict], float]:
+        opts = replace(self.options.train, lr=lr, seed=seed, keep_start=keep_start)
+        start = time.perf_counter()
+        self.progress("fit", {"stage": label, "kernels": model.n_kernels, "lr": lr})
+        model, history = fit(model, self.train, self.val, opts, self.device,
+                             callback=lambda row: self.progress("epoch", dict(row, stage=label)))
+        return model, history, time.perf_counter() - start
+
+    # ---- the algorithm --------------------------------------------------------------------
+
+    def run(self, spec: ArchSpec | None = None, start_model: MotifCNN | None = None,
+            start_label: str = "scratch") -> list[StageResult]:
+        """Run every round; return the summary rows. Give ``spec`` (train from scratch) or
+        ``start_model`` (an already trained model with at least ``kernels * 2**rounds`` kernels)."""
+        o = self.options
+        if start_model is not None:
+            spec = start_model.spec
+            if start_model.n_kernels != o.start_kernels:
+                raise InputError(
+                    f"the --from model has {start_model.n_kernels} active kernels; --kernels {o.kernels} "
+                    f"--rounds {o.rounds} needs {o.start_kernels}"
+                    + (f" (it allows at most {int(math.log2(start_model.n_kernels // o.kernels))} rounds for "
+                       f"--kernels {o.kernels})" if start_model.n_kernels >= 2 * o.kernels else "")
+                )
+        if spec is None:
+            raise ValueError("give spec or start_model")
+        self._prepare_work_dir(self._run_record(spec, start_label))
+        self.results = []
+
+        # Round 0: the big model, and its initial weights for the lottery variant.
+        loaded = self._load_stage(0, "initial")
+        if loaded is not None:
+            model = loaded[0]
+        elif start_model is not None:
+            model = start_model.to(self.device)
+            t0 = time.perf_counter()
+            self._save_stage(0, "initial", model, [], time.perf_counter() - t0, self._metrics(model),
+                             {"prune": {"from": start_label}})
+        else:
+            seed0 = _round_seed(o.train.seed, 0, "initial")
+            model = build_model(_fresh_spec(spec, o.start_kernels), seed=seed0).to(self.device)
+            if o.lottery:
+                save_model(self.work / INIT_DIR, model, training={"seed": seed0}, data=self.data_info)
+            model, history, secs = self._fit(model, o.train.lr, seed0, stage_name(0, "initial"))
+            self._save_stage(0, "initial", model, history, secs, self._metrics(model),
+                             {"training": {"lr": o.train.lr, "seed": seed0}})
+        init_model = None
+        if o.lottery:
+            if not (self.work / INIT_DIR).exists():
+                raise InputError("--lottery needs the initial weights, which a --from model does not have")
+            init_model = load_model(self.work / INIT_DIR, device=self.device).model
+
+        for r in range(1, o.rounds + 1):
+            lr = _round_lr(o, r)
+            stat = None
+            keep = None
+            # deepprune (and inter, computed from the same pruned model before fine-tuning)
+            loaded = self._load_stage(r, "inter")
+            if loaded is None:
+                t0 = time.perf_counter()
+                stat = kernel_statistic(model, self.train, o.criterion, o.train.eval_batch_size)
+                keep = keep_half(stat)
+                pruned = select_kernels(model, keep)
+                self._save_stage(r, "inter", pruned, [], time.perf_counter() - t0, self._metrics(pruned),
+                                 {"prune": {"kept": keep.tolist(), "statistic": stat.tolist()}})
+            else:
+                pruned = loaded[0]
+            loaded = self._load_stage(r, "deepprune")
+            if loaded is None:
+                seed = _round_seed(o.train.seed, r, "deepprune")
+                pruned = select_kernels(pruned, np.arange(pruned.n_kernels))  # a fresh copy to fine-tune
+                # Fine-tuning keeps the pruned weights if no epoch beats them on validation loss.
+                tuned, history, secs = self._fit(pruned, lr, seed, stage_name(r, "deepprune"), keep_start=True)
+                self._save_stage(r, "deepprune", tuned, history, secs, self._metrics(tuned),
+                                 {"training": {"lr": lr, "seed": seed}})
+                model = tuned
+            else:
+                model = loaded[0]
+            if o.baseline and self._load_stage(r, "baseline") is None:
+                seed = _round_seed(o.train.seed, 0, "initial")  # "the same seed" as the big model
+                fresh = build_model(_fresh_spec(spec, model.n_kernels), seed=seed).to(self.device)
+                fresh, history, secs = self._fit(fresh, o.train.lr, seed, stage_name(r, "baseline"))
+                self._save_stage(r, "baseline", fresh, history, secs, self._metrics(fresh),
+                                 {"training": {"lr": o.train.lr, "seed": seed}})
+            if o.lottery and self._load_stage(r, "lottery") is None:
+                seed = _round_seed(o.train.seed, r, "lottery")
+                ids = model.kernel_ids.cpu().numpy()
+                rewound = select_kernels(init_model, ids)  # the same kernels, at their initial weights
+                rewound, history, secs = self._fit(rewound, o.train.lr, seed, stage_name(r, "lottery"))
+                self._save_stage(r, "lottery", rewound, history, secs, self._metrics(rewound),
+                                 {"training": {"lr": o.train.lr, "seed": seed}})
+        self._finish(model)
+        return self.results
+
+    def _finish(self, final_model: MotifCNN) -> None:
+        shutil.copytree(self.work / stage_name(self.options.rounds, "deepprune"), self.work / "final")
+        order = {v: i for i, v in enumerate(VARIANTS)}
+        self.results.sort(key=lambda r: (r.round, order[r.variant]))
+        with atomic_output(self.work / "summary.tsv") as fh:
+            fh.write(format_summary(self.results))
+        (self.work / RUN_FILE).rename(self.work / "prune.json")
+        if self.out_dir.exists():
+            old = self.out_dir.parent / f".{self.out_dir.name}.old"
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(self.out_dir, old)
+            os.replace(self.work, self.out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.work, self.out_dir)
+
+
+def format_summary(results: list[StageResult]) -> str:
+    """``summary.tsv`` text: header + one row per round and variant (test_auroc empty without a test set)."""
+    lines = ["\t".join(SUMMARY_COLUMNS)]
+    for r in results:
+        lines.append(
+            "\t".join(
+                [
+                    str(r.round),
+                    str(r.kernels),
+                    r.variant,
+                    r.criterion,
+                    str(r.epochs),
+                    f"{r.val_auroc:.6f}",
+                    "" if r.test_auroc is None else f"{r.test_auroc:.6f}",
+                    f"{r.seconds:.2f}",
+                ]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def read_summary(path: str | os.PathLike) -> list[dict]:
+    """Rows of a prune directory's ``summary.tsv`` as dicts (numbers parsed; empty -> None)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "summary.tsv"
+    if not p.exists():
+        raise InputError(f"{p}: no such prune summary")
+    lines = p.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    if tuple(header) != SUMMARY_COLUMNS:
+        raise InputError(f"{p}: not a deepprune prune summary (unexpected header)")
+    rows = []
+    for line in lines[1:]:
+        cells = dict(zip(header, line.split("\t")))
+        for key in ("round", "kernels", "epochs"):
+            cells[key] = int(cells[key])
+        for key in ("val_auroc", "test_auroc", "seconds"):
+            cells[key] = float(cells[key]) if cells.get(key) else None
+        rows.append(cells)
+    return rows

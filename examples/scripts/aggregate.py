@@ -1,0 +1,451 @@
+#!/usr/bin/env python3
+"""Aggregate a deepprune workflow's per-dataset results into tables and figures.
+
+Reads, for every dataset, RESULTS/<dataset>/evaluate.tsv (`deepprune evaluate`),
+RESULTS/<dataset>/prune/summary.tsv (`deepprune prune`), RESULTS/<dataset>/motifs/motifs.tsv
+(`deepprune logos`) and, when present, the Snakemake benchmark files
+RESULTS/benchmarks/<dataset>/<step>.tsv, and writes:
+
+  --summary     one row per dataset x stage: dataset, round, kernels, variant, test AUROC/AUPRC
+                (from evaluate), validation AUROC, epochs and fit seconds (from the prune summary)
+  --comparison  variant B against variant A per kernel count across datasets: medians, wins and the
+                one-sided Wilcoxon signed-rank p-value for B > A (the test of Luo et al. 2019)
+  --scatter     A's AUROC against B's, one point per dataset, at the final (smallest) kernel count
+  --curve       mean test AUROC over datasets against kernel count, one line per variant
+  --motifs      every dataset's motif table, with a dataset column
+  --costs       wall time, CPU time and peak memory of every step of every dataset
+
+Each output is optional and only what it needs is read. Usage (what the Snakefile runs; any
+python with matplotlib works; the workflow uses deepprune's, and its figure style when importable):
+
+  python scripts/aggregate.py --results results --datasets GABPA REST \\
+      --summary results/summary.tsv --comparison results/comparison.tsv \\
+      --scatter results/baseline_vs_deepprune.png --curve results/auroc_vs_kernels.png \\
+      --motifs results/motifs.tsv --costs results/costs.tsv
+
+It also runs under Snakemake's `script:` directive: outputs named as the options above, and
+params `results`, `datasets` (and optionally `compare`).
+Every output is written atomically; a missing or malformed input is one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import statistics
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+SUMMARY_COLUMNS = (
+    "dataset", "round", "kernels", "variant", "criterion", "epochs", "val_auroc", "test_auroc", "test_auprc",
+    "n_pos", "n_neg", "fit_seconds", "model",
+)  # fmt: skip
+COMPARISON_COLUMNS = ("a", "b", "kernels", "round", "n_datasets", "median_a", "median_b", "median_diff", "b_wins", "p_value")
+COST_COLUMNS = ("dataset", "step", "seconds", "cpu_seconds", "max_rss_mb")
+STEPS = ("shuffle", "train", "prune", "evaluate", "logos")
+VARIANT_ORDER = {"initial": 0, "deepprune": 1, "inter": 2, "baseline": 3, "lottery": 4}
+
+
+class AggregateError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------------------
+# reading
+
+
+def read_tsv(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise AggregateError(f"{path}: no such file")
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader((line for line in fh if line.strip()), delimiter="\t"))
+    return rows
+
+
+def _float(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _int(v):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def read_dataset(results: Path, dataset: str) -> list[dict]:
+    """One summary row per stage of ``dataset``'s prune run, with its evaluation."""
+    ev_path = results / dataset / "evaluate.tsv"
+    evaluate = read_tsv(ev_path)
+    need = {"model", "round", "variant", "kernels", "class", "auroc", "auprc"}
+    if not evaluate or not need <= set(evaluate[0]):
+        raise AggregateError(f"{ev_path}: not a `deepprune evaluate` table (needs {', '.join(sorted(need))})")
+    # one row per model: the 'mean' row of a multi-class model, else its single row
+    per_model: dict = {}
+    for row in evaluate:
+        if row["class"] == "mean" or row["model"] not in per_model:
+            per_model[row["model"]] = row
+    summary_path = results / dataset / "prune" / "summary.tsv"
+    stages = {}
+    if summary_path.is_file():
+        for row in read_tsv(summary_path):
+            stages[(_int(row.get("round")), row.get("variant"))] = row
+    out = []
+    for row in per_model.values():
+        rnd = _int(row["round"])
+        stage = stages.get((rnd, row["variant"]), {})
+        model = row["model"]
+        try:
+            model = os.path.relpath(model, results)
+        except ValueError:
+            pass
+        out.append(
+            {
+                "dataset": dataset,
+                "round": "" if rnd is None else rnd,
+                "kernels": int(row["kernels"]),
+                "variant": row["variant"],
+                "criterion": stage.get("criterion", ""),
+                "epochs": stage.get("epochs", ""),
+                "val_auroc": _float(stage.get("val_auroc")),
+                "test_auroc": _float(row["auroc"]),
+                "test_auprc": _float(row["auprc"]),
+                "n_pos": row.get("n_pos", ""),
+                "n_neg": row.get("n_neg", ""),
+                "fit_seconds": _float(stage.get("seconds")),
+                "model": model,
+            }
+        )
+    if not out:
+        raise AggregateError(f"{ev_path}: no rows")
+    out.sort(key=lambda r: (r["round"] if r["round"] != "" else -1, VARIANT_ORDER.get(r["variant"], 9), r["variant"]))
+    return out
+
+
+def read_motifs(results: Path, dataset: str) -> list[dict]:
+    path = results / dataset / "motifs" / "motifs.tsv"
+    return [dict({"dataset": dataset}, **row) for row in read_tsv(path)]
+
+
+def read_costs(results: Path, dataset: str) -> list[dict]:
+    rows = []
+    for step in STEPS:
+        path = results / "benchmarks" / dataset / f"{step}.tsv"
+        if not path.is_file():
+            continue
+        bench = read_tsv(path)
+        if not bench:
+            continue
+        b = bench[-1]
+        rows.append(
+            {
+                "dataset": dataset,
+                "step": step,
+                "seconds": _float(b.get("s")),
+                "cpu_seconds": _float(b.get("cpu_time")),
+                "max_rss_mb": _float(b.get("max_rss")),
+            }
+        )
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# comparison
+
+
+def paired_comparison(rows: list[dict], a: str, b: str) -> list[dict]:
+    """Variant ``b`` against ``a`` on the same datasets at each kernel count (and round)."""
+    pairs: dict = {}
+    for r in rows:
+        if r["variant"] in (a, b) and not math.isnan(r["test_auroc"]):
+            pairs.setdefault((r["kernels"], r["dataset"]), {})[r["variant"]] = r
+    groups: dict = {}
+    for (kernels, dataset), pair in sorted(pairs.items()):
+        if a in pair and b in pair:
+            groups.setdefault(kernels, []).append((dataset, pair[a], pair[b]))
+    out = []
+    for kernels in sorted(groups, reverse=True):
+        trios = groups[kernels]
+        xa = [t[1]["test_auroc"] for t in trios]
+        xb = [t[2]["test_auroc"] for t in trios]
+        diffs = [y - x for x, y in zip(xa, xb)]
+        rounds = {t[2]["round"] for t in trios}
+        out.append(
+            {
+                "a": a,
+                "b": b,
+                "kernels": kernels,
+                "round": rounds.pop() if len(rounds) == 1 else "",
+                "n_datasets": len(trios),
+                "datasets": [t[0] for t in trios],
+                "auroc_a": xa,
+                "auroc_b": xb,
+                "median_a": statistics.median(xa),
+                "median_b": statistics.median(xb),
+                "median_diff": statistics.median(diffs),
+                "b_wins": sum(d > 0 for d in diffs),
+                "p_value": wilcoxon_greater(xb, xa),
+            }
+        )
+    return out
+
+
+def wilcoxon_greater(b: list[float], a: list[float]) -> float:
+    """One-sided Wilcoxon signed-rank p-value for b > a (nan for < 2 pairs, all-zero differences
+    or without scipy)."""
+    if len(a) < 2 or all(x == y for x, y in zip(a, b)):
+        return float("nan")
+    try:
+        from scipy.stats import wilcoxon
+    except ImportError:
+        return float("nan")
+    return float(wilcoxon(b, a, alternative="greater").pvalue)
+
+
+# ------------------------------------------------------------------------------------------------
+# writing
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "w"):
+    """Write to a temporary file beside ``path`` and rename it into place only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6f}"
+    return str(v)
+
+
+def write_table(path: Path, columns, rows) -> None:
+    with atomic_write(path) as fh:
+        fh.write("\t".join(columns) + "\n")
+        for r in rows:
+            fh.write("\t".join(_cell(r.get(c, "")) for c in columns) + "\n")
+
+
+def _figure():
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+def _save(fig, path: Path) -> None:
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format=fmt, dpi=150, bbox_inches="tight")
+
+
+def _plots():
+    """deepprune's plotting module when this python has deepprune, else None."""
+    try:
+        from deepprune_cli.core import plots
+    except ImportError:
+        return None
+    return plots
+
+
+def write_scatter(path: Path, comparison: list[dict], a: str, b: str) -> None:
+    if comparison:
+        c = comparison[-1]  # the smallest kernel count: the end of pruning
+        p = c["p_value"]
+        title = f"{c['kernels']} kernels, {c['n_datasets']} dataset(s)" + ("" if math.isnan(p) else f", one-sided Wilcoxon p={p:.2g}")
+        plots = _plots()
+        if plots is not None:
+            plots.plot_paired_scatter(c["auroc_a"], c["auroc_b"], path, labels=c["datasets"],
+                                      xlabel=f"{a} AUROC", ylabel=f"{b} AUROC", title=title)  # fmt: skip
+            return
+        Figure = _figure()
+        fig = Figure(figsize=(4.0, 4.0))
+        ax = fig.add_subplot(1, 1, 1)
+        lo, hi = min(c["auroc_a"] + c["auroc_b"]), max(c["auroc_a"] + c["auroc_b"])
+        pad = max(0.01, 0.05 * (hi - lo))
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", lw=1, ls="--")
+        ax.scatter(c["auroc_a"], c["auroc_b"], s=18, zorder=3)
+        for x, y, lab in zip(c["auroc_a"], c["auroc_b"], c["datasets"]):
+            ax.annotate(lab, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"{a} AUROC")
+        ax.set_ylabel(f"{b} AUROC")
+        ax.set_title(title, fontsize=10)
+        _save(fig, path)
+        return
+    Figure = _figure()  # nothing to pair (e.g. prune --no-baseline): say so in the figure
+    fig = Figure(figsize=(4.0, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.text(0.5, 0.5, f"no dataset has both '{a}' and '{b}'\nat the same kernel count", ha="center", va="center")
+    ax.set_axis_off()
+    _save(fig, path)
+
+
+def write_curve(path: Path, rows: list[dict]) -> None:
+    sums: dict = {}
+    for r in rows:
+        if not math.isnan(r["test_auroc"]):
+            sums.setdefault(r["variant"], {}).setdefault(r["kernels"], []).append(r["test_auroc"])
+    series = {v: [(k, statistics.mean(x)) for k, x in ks.items()] for v, ks in sums.items()}
+    initial = series.pop("initial", None)
+    if initial:  # the pruned lines start at the model pruning started from
+        for v in ("deepprune", "inter", "lottery"):
+            if v in series:
+                series[v] = initial + series[v]
+        if not any(v in series for v in ("deepprune", "inter", "lottery")):
+            series["initial"] = initial
+    datasets = sorted({r["dataset"] for r in rows})
+    title = datasets[0] if len(datasets) == 1 else f"mean over {len(datasets)} datasets"
+    plots = _plots()
+    if plots is not None:
+        plots.plot_auroc_vs_kernels(series, path, title=title, ylabel="test AUROC")
+        return
+    Figure = _figure()
+    fig = Figure(figsize=(5.0, 3.5))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, pts in series.items():
+        pts = sorted(pts, key=lambda t: -t[0])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, label=name)
+    ax.set_xscale("log", base=2)
+    ax.invert_xaxis()
+    ax.set_xlabel("kernels")
+    ax.set_ylabel("test AUROC")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    _save(fig, path)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def aggregate(args) -> None:
+    results = Path(args.results)
+    datasets = list(dict.fromkeys(args.datasets))
+    if not datasets:
+        raise AggregateError("no datasets given")
+    a, b = args.compare
+    if a == b:
+        raise AggregateError("--compare needs two different variants")
+    wants_auroc = any((args.summary, args.comparison, args.scatter, args.curve))
+    if not (wants_auroc or args.motifs or args.costs):
+        raise AggregateError("nothing to write: give at least one of --summary, --comparison, --scatter, --curve, --motifs, --costs")
+    # read everything before writing anything
+    rows, motifs, costs = [], [], []
+    for ds in datasets:
+        if wants_auroc:
+            rows.extend(read_dataset(results, ds))
+        if args.motifs:
+            motifs.extend(read_motifs(results, ds))
+        if args.costs:
+            costs.extend(read_costs(results, ds))
+    comparison = paired_comparison(rows, a, b)
+    version = ""
+    if args.version_file and Path(args.version_file).is_file():
+        version = Path(args.version_file).read_text(encoding="utf-8").strip()
+
+    if args.summary:
+        write_table(Path(args.summary), SUMMARY_COLUMNS, rows)
+    if args.comparison:
+        write_table(Path(args.comparison), COMPARISON_COLUMNS, comparison)
+    if args.scatter:
+        write_scatter(Path(args.scatter), comparison, a, b)
+    if args.curve:
+        write_curve(Path(args.curve), rows)
+    if args.motifs:
+        columns = ["dataset"] + [c for c in dict.fromkeys(k for m in motifs for k in m) if c != "dataset"]
+        write_table(Path(args.motifs), columns, motifs)
+    if args.costs:
+        write_table(Path(args.costs), COST_COLUMNS, costs)
+
+    # a short report on stderr (the workflow's log)
+    print(f"aggregate.py: {len(datasets)} dataset(s)" + (f" ({version})" if version else ""), file=sys.stderr)
+    if wants_auroc:
+        print(f"  {len(rows)} stage(s)", file=sys.stderr)
+    for c in comparison:
+        p = "n/a" if math.isnan(c["p_value"]) else f"{c['p_value']:.3g}"
+        print(
+            f"  {c['kernels']:>5} kernels: median {a} {c['median_a']:.4f}, {b} {c['median_b']:.4f}, "
+            f"{b} better on {c['b_wins']}/{c['n_datasets']}, one-sided Wilcoxon p {p}",
+            file=sys.stderr,
+        )
+    if args.motifs:
+        ok = [m for m in motifs if m.get("status") == "ok"]
+        matched = [m for m in ok if m.get("best_match")]
+        print(f"  {len(ok)} motif(s), {len(matched)} with a database match", file=sys.stderr)
+    by_step: dict = {}
+    for c in costs:
+        by_step.setdefault(c["step"], []).append(c["seconds"])
+    for step in STEPS:
+        if step in by_step:
+            print(f"  {step:<8} median {statistics.median(by_step[step]):.1f} s per dataset", file=sys.stderr)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", required=True, help="the workflow's results directory")
+    ap.add_argument("--datasets", nargs="+", required=True, help="dataset names (directories under --results)")
+    ap.add_argument("--compare", nargs=2, default=["baseline", "deepprune"], metavar=("A", "B"))
+    ap.add_argument("--summary", help="summary table (TSV)")
+    ap.add_argument("--comparison", help="paired comparison table (TSV)")
+    ap.add_argument("--scatter", help="A vs B scatter at the final kernel count (.png/.svg/.pdf)")
+    ap.add_argument("--curve", help="mean AUROC against kernels per variant (.png/.svg/.pdf)")
+    ap.add_argument("--motifs", help="all motif tables (TSV)")
+    ap.add_argument("--costs", help="per-step wall time and memory from Snakemake benchmark files (TSV)")
+    ap.add_argument("--version-file", help="`deepprune --version` output, quoted in the log")
+    return ap.parse_args(argv)
+
+
+def args_from_snakemake(smk) -> argparse.Namespace:
+    """The same arguments from a Snakemake ``script:`` rule's ``snakemake`` object."""
+    out, params = smk.output, smk.params
+    return argparse.Namespace(
+        results=params.results,
+        datasets=list(params.datasets),
+        compare=list(getattr(params, "compare", None) or ["baseline", "deepprune"]),
+        summary=getattr(out, "summary", None),
+        comparison=getattr(out, "comparison", None),
+        scatter=getattr(out, "scatter", None),
+        curve=getattr(out, "curve", None),
+        motifs=getattr(out, "motifs", None),
+        costs=getattr(out, "costs", None),
+        version_file=getattr(smk.input, "version", None),
+    )
+
+
+def main(argv=None) -> int:
+    smk = globals().get("snakemake")
+    args = args_from_snakemake(smk) if smk is not None else parse_args(argv)
+    try:
+        aggregate(args)
+    except (AggregateError, KeyError, ValueError, OSError) as exc:
+        print(f"aggregate.py: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__" or "snakemake" in globals():
+    code = main()
+    if code:
+        sys.exit(code)

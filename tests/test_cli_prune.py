@@ -1,0 +1,88 @@
+"""``deepprune prune`` through a real subprocess."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_clean_error, run_cli
+
+
+def _fasta(tmp_path, n=160, length=40, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n):
+        s = list(rng.choice(list("ACGT"), length))
+        p = rng.integers(0, length - 8)
+        s[p : p + 8] = list("CACGTGAC")  # an E-box in every positive
+        lines.append(f">p{i}\n{''.join(s)}")
+    path = tmp_path / "pos.fa"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+FAST = ["--epochs", "3", "--patience", "2", "--kernel-length", "8", "--batch-size", "64"]
+
+
+def test_prune_writes_stages_summary_and_final(tmp_path):
+    pos = _fasta(tmp_path)
+    out = tmp_path / "pruned"
+    proc = run_cli("prune", pos, "--kernels", 2, "--rounds", 2, "-o", out, "--seed", 3, "--json", "-q", *FAST)
+    assert proc.returncode == 0, proc.stderr_text
+    rows = json.loads(proc.stdout_text)
+    assert [(r["round"], r["variant"]) for r in rows][:2] == [(0, "initial"), (1, "deepprune")]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        ["final", "prune.json", "summary.tsv", "round0_initial"]
+        + [f"round{r}_{v}" for r in (1, 2) for v in ("deepprune", "inter", "baseline")]
+    )
+    header = (out / "summary.tsv").read_text().splitlines()[0]
+    assert header == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\tseconds"
+    cfg = json.loads((out / "final" / "config.json").read_text())
+    assert cfg["n_kernels"] == 2 and cfg["n_kernels_original"] == 8
+
+
+def test_same_seed_same_models(tmp_path):
+    pos = _fasta(tmp_path)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        proc = run_cli("prune", pos, "--kernels", 1, "--rounds", 1, "-o", out, "--no-baseline", "-q", *FAST)
+        assert proc.returncode == 0, proc.stderr_text
+    for stage in ("final", "round1_inter", "round0_initial"):
+        assert (outs[0] / stage / "weights.pt").read_bytes() == (outs[1] / stage / "weights.pt").read_bytes()
+
+
+def test_prune_from_existing_model_and_too_many_rounds(tmp_path):
+    pos = _fasta(tmp_path)
+    model = tmp_path / "m"
+    proc = run_cli("train", pos, "--kernels", 4, "-o", model, "-q", *FAST)
+    assert proc.returncode == 0, proc.stderr_text
+    out = tmp_path / "p"
+    proc = run_cli("prune", pos, "--from", model, "--kernels", 2, "--rounds", 1, "-o", out, "-q", *FAST)
+    assert proc.returncode == 0, proc.stderr_text
+    assert (out / "final" / "config.json").exists()
+    proc = run_cli("prune", pos, "--from", model, "--kernels", 2, "--rounds", 3, "-o", tmp_path / "q", *FAST)
+    assert_clean_error(proc, "needs 16")
+    assert not (tmp_path / "q").exists() and not (tmp_path / ".q.partial").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--rounds", "40"], "starting kernels"),
+        (["--kernels", "0"], "--kernels"),
+        (["--criterion", "magic"], "criterion"),
+        (["--from", "."], "not a deepprune model directory"),
+        (["--arch", "cnn-4"], "global max pooling"),
+        (["--lr-decay", "-1"], "--lr-decay"),
+    ],
+)
+def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
+    pos = _fasta(tmp_path, n=20)
+    out = tmp_path / "out"
+    proc = run_cli("prune", pos, "-o", out, *args)
+    assert_clean_error(proc, fragment)
+    assert not out.exists() and not (tmp_path / ".out.partial").exists()

@@ -1,0 +1,202 @@
+"""`deepprune train` end to end through a real subprocess, including bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+AC = DATA / "encode_REST_AC_slice.seq.gz"
+B = DATA / "encode_REST_B_slice.seq.gz"
+FAST = ["--epochs", "4", "--threads", "1", "--lr", "0.01"]
+TRAIN_ARGS = ["--kernels", "4", "--test", B, "--epochs", "15", "--lr", "0.01", "--threads", "1"]
+
+
+def run(*args, timeout=300):
+    proc = subprocess.run([sys.executable, "-m", "deepprune_cli", "train", *map(str, args)], capture_output=True, timeout=timeout)
+    proc.out = proc.stdout.decode()
+    proc.err = proc.stderr.decode()
+    return proc
+
+
+def invoke(*args):
+    """In-process run through Click's CliRunner (same error mapping, no interpreter start-up)."""
+    from click.testing import CliRunner
+
+    from deepprune_cli.cli.main import main
+
+    res = CliRunner().invoke(main, ["train", *map(str, args)])
+    res.returncode, res.out, res.err = res.exit_code, res.stdout, res.stderr
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    return res
+
+
+def assert_clean_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.err)
+    assert "Traceback" not in proc.err, proc.err
+    lines = [ln for ln in proc.err.splitlines() if ln.startswith(("deepprune: error:", "Error:"))]
+    assert len(lines) == 1, proc.err
+    for f in fragments:
+        assert f in lines[0], (f, proc.err)
+    assert proc.out == ""
+
+
+def _fasta(path: Path, seqs, labels=None):
+    with open(path, "w") as fh:
+        for i, s in enumerate(seqs):
+            lab = "" if labels is None else f" {labels[i]}"
+            fh.write(f">r{i}{lab}\n{s}\n")
+    return path
+
+
+def _peaks(n=None):
+    rows = gzip.open(AC, "rt").read().splitlines()[1:]
+    return [r.split("\t")[2] for r in rows][:n]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model"
+    proc = run(AC, "-o", out, *TRAIN_ARGS)
+    assert proc.returncode == 0, proc.err
+    return out, proc
+
+
+def test_train_writes_model_directory_nothing_on_stdout(trained):
+    out, proc = trained
+    assert proc.out == ""
+    assert "best epoch" in proc.err and "val" in proc.err
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.tsv", "metrics.json", "weights.pt"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_auroc"] > 0.8, metrics
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["arch"] == "deepbind" and cfg["n_kernels"] == 4 and cfg["both_strands"] is True
+    assert cfg["data"]["shuffled_negatives"]["n"] == 600 and cfg["training"]["seed"] == 0
+    history = (out / "history.tsv").read_text().splitlines()
+    assert history[0].split("\t")[:3] == ["epoch", "train_loss", "val_loss"] and len(history) >= 2
+
+
+def test_reloaded_model_predicts_like_the_trained_one(trained):
+    out, _ = trained
+    from deepprune_cli.core.sequences import read_sequences
+    from deepprune_cli.core.store import load_model
+    from deepprune_cli.core.training import evaluate
+
+    rec = load_model(out)
+    test_auroc = evaluate(rec.model, read_sequences(B))["auroc"]
+    assert test_auroc == pytest.approx(rec.metrics["test_auroc"], abs=1e-12)
+
+
+def test_fasta_with_own_negatives_and_json_stdout(tmp_path):
+    rng = np.random.default_rng(0)
+    pos = _fasta(tmp_path / "pos.fa", _peaks(120))
+    neg = _fasta(tmp_path / "neg.fa", ["".join(rng.choice(list("ACGT"), 101)) for _ in range(120)])
+    proc = invoke(pos, "--negatives", neg, "-o", tmp_path / "m", "--json", "-q", "--kernels", "2", *FAST)
+    assert proc.returncode == 0, proc.err
+    res = json.loads(proc.out)
+    assert res["epochs_run"] == 4 and 0 <= res["val_auroc"] <= 1
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["data"]["n_negatives_file"] == 120 and "shuffled_negatives" not in cfg["data"]
+
+
+def test_seeds_write_one_model_per_seed_and_summary_and_reproduce(trained, tmp_path):
+    proc = run(AC, "--seeds", "0,1", "-o", tmp_path / "s", *TRAIN_ARGS)
+    assert proc.returncode == 0, proc.err
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["seed0", "seed1", "summary.json", "summary.tsv"]
+    assert "mean ± sd" in proc.err
+    rows = (tmp_path / "s" / "summary.tsv").read_text().splitlines()
+    assert rows[0].startswith("seed\tbest_epoch") and [r.split("\t")[0] for r in rows[1:]] == ["0", "1", "mean", "sd"]
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert set(summary["stats"]) >= {"val_auroc", "test_auroc"}
+    w0 = (tmp_path / "s" / "seed0" / "weights.pt").read_bytes()
+    assert w0 != (tmp_path / "s" / "seed1" / "weights.pt").read_bytes()
+    # same seed, same files: seed0 of the --seeds run is byte for byte the single --seed 0 run
+    for f in ("config.json", "weights.pt", "history.tsv", "metrics.json"):
+        assert (trained[0] / f).read_bytes() == (tmp_path / "s" / "seed0" / f).read_bytes(), f
+
+
+def test_mixed_lengths_padded_for_deepbind_refused_for_koo(tmp_path):
+    peaks = _peaks(80)
+    mixed = _fasta(tmp_path / "mixed.fa", [p[: 60 + (i % 40)] for i, p in enumerate(peaks)])
+    ok = invoke(mixed, "-o", tmp_path / "ok", "-q", "--kernels", "2", *FAST)
+    assert ok.returncode == 0, ok.err
+    assert json.loads((tmp_path / "ok" / "config.json").read_text())["data"]["min_length"] == 60
+    bad = invoke(mixed, "-o", tmp_path / "bad", "--arch", "cnn-4", *FAST)
+    assert_clean_error(bad, "different lengths", "cnn-4")
+    assert not (tmp_path / "bad").exists()
+
+
+# A real subprocess for two cases, Click's in-process runner for the rest (same code path).
+@pytest.mark.parametrize(
+    "case,how,fragments",
+    [
+        ("one_class", run, ["one class only"]),
+        ("too_few", invoke, ["too few sequences"]),
+        ("unknown_arch", run, ["unknown architecture 'resnet'"]),
+        ("cuda", invoke, ["CUDA is not available"]),
+        ("zero_kernels", invoke, ["--kernels must be at least 1"]),
+        ("label_width", invoke, ["2 classes", "deepbind"]),
+        ("unlabelled_test", invoke, ["--test needs labelled sequences"]),
+        ("missing_input", invoke, ["no such file"]),
+        ("bad_seeds", invoke, ["--seeds must be comma-separated integers"]),
+        ("long_kernel", invoke, ["--kernel-length 150 is longer than the longest sequence (101 bp)"]),
+        ("bad_fraction", invoke, ["--val-fraction must be between 0 and 1"]),
+    ],
+)
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, case, how, fragments):
+    out = tmp_path / "sub" / "model"
+    args = [AC, "-o", out, *FAST]
+    if case == "one_class":
+        args = [AC, "--no-shuffle-negatives", "-o", out, *FAST]
+    elif case == "too_few":
+        args = [_fasta(tmp_path / "one.fa", _peaks(1)), "-o", out, *FAST]
+    elif case == "unknown_arch":
+        args += ["--arch", "resnet"]
+    elif case == "zero_kernels":
+        args += ["--kernels", "0"]
+    elif case == "cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("CUDA present")
+        args += ["--device", "cuda"]
+    elif case == "label_width":
+        peaks = _peaks(20)
+        args = [_fasta(tmp_path / "ml.fa", peaks, [f"labels=1,{i % 2}" for i in range(20)]), "-o", out, *FAST]
+    elif case == "unlabelled_test":
+        args += ["--test", _fasta(tmp_path / "t.fa", _peaks(5))]
+    elif case == "missing_input":
+        args[0] = tmp_path / "absent.fa"
+    elif case == "bad_seeds":
+        args += ["--seeds", "0,x"]
+    elif case == "long_kernel":
+        args += ["--kernel-length", "150"]
+    elif case == "bad_fraction":
+        args += ["--val-fraction", "1"]
+    proc = how(*args)
+    assert_clean_error(proc, *fragments)
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_existing_output_needs_force(trained, tmp_path):
+    out = tmp_path / "exists"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert_clean_error(invoke(AC, "-o", out, *FAST), "already exists", "--force")
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_help_is_fast_and_documents_padding():
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "deepprune_cli", "train", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert time.perf_counter() - t0 < 5  # no torch import for --help
+    text = " ".join(proc.stdout.split())
+    assert "pad every record with N" in text and "--both-strands / --one-strand" in text

@@ -1,0 +1,191 @@
+"""Architectures, the token-gather first layer, both strands, kernel mask and kernel selection."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepprune_cli.core import models as M
+from deepprune_cli.core.errors import InputError
+from deepprune_cli.core.sequences import one_hot, reverse_complement
+
+torch.set_num_threads(1)  # the machine is shared; parallel regions only add noise here
+numba.set_num_threads(1)
+
+
+def _length(name: str) -> int:
+    return 200 if name.startswith("cnn") else 101
+
+
+def _model(name: str, n_outputs: int = 1, both: bool = True, seed: int = 0, **kw) -> M.MotifCNN:
+    L = _length(name)
+    return M.build_model(M.arch_spec(name, n_outputs=n_outputs, both_strands=both, seq_len=L, **kw), seed=seed).eval()
+
+
+@pytest.mark.parametrize("name", M.ARCHITECTURES)
+def test_every_architecture_builds_and_runs(name):
+    n_out = 3 if name.startswith("cnn") else 1
+    m = _model(name, n_out)
+    L = _length(name)
+    x = torch.randint(0, 5, (2, L), dtype=torch.uint8)
+    with torch.no_grad():
+        y = m(x)
+        acts = m.kernel_activations(x)
+    assert y.shape == (2, n_out)
+    assert acts.shape == (2, m.n_kernels) and (acts >= 0).all()
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", ["deepbind", "1layer_local_win9", "3layer_local_win3", "cnn-50-2"])
+def test_gradients_reach_the_motif_kernels(name):
+    m = _model(name, 2 if name.startswith("cnn") else 1).train()  # batch norm and dropout active
+    m(torch.randint(0, 4, (4, _length(name)), dtype=torch.uint8)).sum().backward()
+    assert m.conv1.weight.grad is not None and m.conv1.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["deepbind", "1layer", "1layer_local_win3", "2layer", "cnn-4", "cnn-50-2"])
+def test_both_strands_prediction_equals_reverse_complement(name):
+    m = _model(name, seed=3)
+    L = _length(name)
+    x = np.random.default_rng(1).integers(0, 5, size=(8, L)).astype(np.uint8)
+    rc = reverse_complement(x).copy()
+    with torch.no_grad():
+        a = m(torch.from_numpy(x))
+        b = m(torch.from_numpy(rc))
+        ka = m.kernel_activations(torch.from_numpy(x))
+        kb = m.kernel_activations(torch.from_numpy(rc))
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ka, kb, rtol=1e-5, atol=1e-5)
+
+
+def test_one_strand_is_not_symmetric():
+    m = _model("deepbind", both=False, seed=3)
+    x = np.random.default_rng(1).integers(0, 4, size=(8, 101)).astype(np.uint8)
+    with torch.no_grad():
+        a, b = m(torch.from_numpy(x)), m(torch.from_numpy(reverse_complement(x).copy()))
+    assert not torch.allclose(a, b)
+
+
+def _conv_reference(tokens: np.ndarray, weight: torch.Tensor, bias: torch.Tensor, padding="valid"):
+    """nn.Conv1d on a float one-hot (N = 0.25 each) built with the foundation's one_hot."""
+    conv = torch.nn.Conv1d(4, weight.shape[0], weight.shape[2], padding=padding)
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+    return conv(torch.from_numpy(one_hot(tokens)))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.")
+@settings(max_examples=30, deadline=None)
+@given(
+    k=st.integers(1, 9),
+    w=st.integers(1, 12),
+    extra=st.integers(0, 30),
+    b=st.integers(1, 5),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_gather_conv_equals_conv1d_on_one_hot(k, w, extra, b, seed):
+    rng = np.random.default_rng(seed)
+    L = w + extra
+    tokens = rng.integers(0, 5, size=(b, L)).astype(np.uint8)  # includes N
+    weight = torch.from_numpy(rng.normal(size=(k, 4, w)).astype(np.float32))
+    bias = torch.from_numpy(rng.normal(size=k).astype(np.float32))
+    ref = _conv_reference(tokens, weight, bias)
+    t = torch.from_numpy(tokens)
+    torch.testing.assert_close(M.conv_gather(t, weight, bias), ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(M.conv_onehot(t, weight, bias), ref, rtol=1e-4, atol=1e-4)
+    # fused global max = max over positions of the reference conv (without bias)
+    fused = M.fused_global_max(t, weight) + bias
+    torch.testing.assert_close(fused, ref.amax(dim=2), rtol=1e-4, atol=1e-4)
+    # 'same' padding: PAD tokens weigh zero, as zero padding of the one-hot input
+    same = M.first_conv_map(t, weight, bias, "same", "gather")
+    torch.testing.assert_close(same, _conv_reference(tokens, weight, bias, "same"), rtol=1e-4, atol=1e-4)
+
+
+def test_fused_gradient_equals_autograd_through_conv1d():
+    rng = np.random.default_rng(0)
+    tokens = torch.from_numpy(rng.integers(0, 5, size=(32, 60)).astype(np.uint8))
+    w = torch.from_numpy(rng.normal(size=(6, 4, 11)).astype(np.float32))
+    g = torch.from_numpy(rng.normal(size=(32, 6)).astype(np.float32))
+    w1 = w.clone().requires_grad_()
+    (M.fused_global_max(tokens, w1) * g).sum().backward()
+    w2 = w.clone().requires_grad_()
+    (M.conv_onehot(tokens, w2, None).amax(dim=2) * g).sum().backward()
+    torch.testing.assert_close(w1.grad, w2.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_fused_and_torch_paths_train_identically_for_one_step():
+    x = torch.randint(0, 5, (64, 101), dtype=torch.uint8)
+    y = torch.randint(0, 2, (64, 1)).float()
+    grads = []
+    for impl in ("fused", "onehot", "gather"):
+        m = _model("deepbind", seed=5, dropout=0.0).train()  # no dropout: same function in all three
+        m.conv_impl = impl
+        F.binary_cross_entropy_with_logits(m(x), y).backward()
+        grads.append(torch.cat([p.grad.reshape(-1) for p in m.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grads[2], grads[1], rtol=1e-4, atol=1e-5)
+
+
+def test_kernel_mask_silences_kernels():
+    m = _model("deepbind", seed=2)
+    x = torch.randint(0, 4, (16, 101), dtype=torch.uint8)
+    m.kernel_mask[[1, 4]] = 0
+    ref = _model("deepbind", seed=2)
+    with torch.no_grad():
+        ref.out.weight[:, [1, 4]] = 0
+        torch.testing.assert_close(m(x), ref(x))
+
+
+@pytest.mark.parametrize("name", ["deepbind", "1layer", "1layer_local_win3", "2layer", "cnn-4"])
+def test_select_kernels_matches_masked_model(name):
+    m = _model(name, seed=7)
+    keep = [0, 2, 5, 9]
+    drop = [j for j in range(m.n_kernels) if j not in keep]
+    m.kernel_mask[drop] = 0
+    small = M.select_kernels(m, keep).eval()
+    L = _length(name)
+    x = torch.randint(0, 5, (16, L), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), m(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(small.kernel_activations(x), m.kernel_activations(x)[:, keep])
+    assert small.n_kernels == 4 and small.conv1.weight.shape[0] == 4
+    assert small.kernel_ids.tolist() == keep
+    assert small.spec.n_kernels_original == m.n_kernels
+    mask = M.full_kernel_mask(small)
+    assert mask.shape == (m.n_kernels,) and mask.sum() == 4 and mask[keep].all()
+    # a second selection keeps the original ids
+    smaller = M.select_kernels(small, [1, 3])
+    assert smaller.kernel_ids.tolist() == [2, 9]
+
+
+def test_arch_errors():
+    with pytest.raises(InputError, match="unknown architecture 'deepbnd'.*deepbind"):
+        M.arch_spec("deepbnd")
+    with pytest.raises(InputError, match="--kernels must be at least 1"):
+        M.arch_spec("deepbind", n_kernels=0)
+    with pytest.raises(InputError, match="too short"):
+        M.MotifCNN(M.arch_spec("3layer_local_win3", seq_len=40))
+    spec = M.arch_spec("cnn9-4", seq_len=200)
+    assert spec.convs[0].width == 9 and spec.convs[0].pool == 4 and spec.convs[1].pool == 25
+    assert M.arch_spec("cnn-50-2", seq_len=200).convs[0].pool_stride == 2
+    assert M.arch_spec("deepbind", n_kernels=4, kernel_length=10).convs[0].width == 10
+
+
+def test_fixed_length_architecture_refuses_other_lengths():
+    m = _model("cnn-4")
+    with pytest.raises(InputError, match="200-bp"):
+        m(torch.zeros(2, 150, dtype=torch.uint8))
+    # globally pooled architectures take any length (at least the kernel)
+    assert _model("deepbind")(torch.zeros(2, 300, dtype=torch.uint8)).shape == (2, 1)
+
+
+def test_spec_round_trip():
+    spec = M.arch_spec("cnn-50-2", n_outputs=12, seq_len=200)
+    again = M.ArchSpec.from_dict(spec.to_dict())
+    assert again == spec

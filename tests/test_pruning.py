@@ -1,0 +1,205 @@
+"""Deepprune's pruning core: criteria, halving, physical removal, variants, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepprune_cli.core.errors import InputError
+from deepprune_cli.core.models import arch_spec, build_model
+from deepprune_cli.core.pruning import (
+    PruneOptions,
+    PruneRun,
+    format_summary,
+    keep_half,
+    kernel_statistic,
+    read_summary,
+)
+from deepprune_cli.core.sequences import SequenceSet
+from deepprune_cli.core.store import load_model, state_bytes
+from deepprune_cli.core.training import TrainOptions, predict, to_device
+
+CPU = torch.device("cpu")
+
+
+def planted_data(n=600, length=40, seed=0):
+    """Positives carry TGACTCA (an AP-1 site) at a random place; negatives are uniform."""
+    rng = np.random.default_rng(seed)
+    seqs = rng.choice(list("ACGT"), size=(n, length))
+    labels = np.arange(n) % 2
+    for i in np.flatnonzero(labels):
+        p = rng.integers(0, length - 7)
+        seqs[i, p : p + 7] = list("TGACTCA")
+    return SequenceSet.from_strings(["".join(r) for r in seqs], labels=labels.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def splits():
+    spec = arch_spec("deepbind", n_kernels=4, kernel_length=8)
+    data = planted_data()
+    train = to_device(data.subset(np.arange(0, 400)), CPU, spec)
+    val = to_device(data.subset(np.arange(400, 500)), CPU, spec)
+    test = to_device(data.subset(np.arange(500, 600)), CPU, spec)
+    return spec, train, val, test
+
+
+def options(**kw):
+    base = dict(kernels=2, rounds=2, train=TrainOptions(max_epochs=4, patience=2, lr=0.01, batch_size=64))
+    base.update(kw)
+    return PruneOptions(**base)
+
+
+@given(st.lists(st.floats(0, 10, allow_nan=False), min_size=2, max_size=64))
+@settings(max_examples=100, deadline=None)
+def test_keep_half_keeps_exactly_the_largest_half(values):
+    stat = np.array(values)
+    keep = keep_half(stat)
+    assert len(keep) == len(stat) // 2
+    assert np.all(np.diff(keep) > 0)
+    dropped = np.setdiff1d(np.arange(len(stat)), keep)
+    assert stat[keep].min() >= stat[dropped].max()
+
+
+def test_keep_half_breaks_ties_by_lower_index():
+    assert keep_half(np.ones(8)).tolist() == [0, 1, 2, 3]
+    assert keep_half(np.array([1.0, 2.0, 2.0, 2.0])).tolist() == [1, 2]
+
+
+def test_criteria_match_their_definitions(splits):
+    spec, train, _, _ = splits
+    model = build_model(arch_spec("deepbind", n_kernels=6, kernel_length=8), seed=3)
+    w = kernel_statistic(model, train, "weight")
+    assert np.allclose(w, model.out.weight.detach().abs().numpy().ravel())
+    u = model.kernel_activations(train.tokens).detach().double().numpy()
+    pos = train.labels.numpy().ravel() == 1
+    expected = np.abs(u[pos].mean(0) - u[~pos].mean(0))
+    assert np.allclose(kernel_statistic(model, train, "score", batch_size=37), expected)
+    assert np.allclose(kernel_statistic(model, train, "score-weight"), expected * w)
+
+
+def test_zeng_hidden_layer_weight_criterion_is_column_norm(splits):
+    _, train, _, _ = splits
+    model = build_model(arch_spec("1layer", n_kernels=4, kernel_length=8), seed=0)
+    col = model.dense[0][0].weight.detach().numpy()
+    assert np.allclose(kernel_statistic(model, train, "weight"), np.linalg.norm(col, axis=0))
+
+
+def test_run_writes_every_round_and_variant_with_physical_removal(tmp_path, splits):
+    spec, train, val, test = splits
+    out = tmp_path / "run"
+    results = PruneRun(out, options(lottery=True), train, val, test).run(spec=spec)
+    rows = read_summary(out)
+    assert [(r["round"], r["kernels"], r["variant"]) for r in rows] == [
+        (0, 8, "initial"),
+        (1, 4, "deepprune"), (1, 4, "inter"), (1, 4, "baseline"), (1, 4, "lottery"),
+        (2, 2, "deepprune"), (2, 2, "inter"), (2, 2, "baseline"), (2, 2, "lottery"),
+    ]  # fmt: skip
+    assert all(r["test_auroc"] is not None for r in rows)
+    assert [r["epochs"] for r in rows if r["variant"] == "inter"] == [0, 0]
+    final = load_model(out / "final")
+    assert final.model.n_kernels == 2  # physically removed, not masked
+    assert final.config["n_kernels_original"] == 8
+    assert sum(final.config["kernel_mask"]) == 2
+    assert state_bytes(final.model) == state_bytes(load_model(out / "round2_deepprune").model)
+    assert not (tmp_path / ".run.partial").exists()
+    assert len(results) == len(rows)
+
+
+def test_inter_equals_the_masked_parent(tmp_path, splits):
+    spec, train, val, test = splits
+    out = tmp_path / "run"
+    PruneRun(out, options(rounds=1, kernels=4), train, val).run(spec=spec)
+    parent = load_model(out / "round0_initial").model
+    inter = load_model(out / "round1_inter").model
+    kept = inter.kernel_ids.numpy()
+    mask = torch.zeros(parent.n_kernels)
+    mask[kept] = 1
+    parent.kernel_mask.copy_(mask)
+    assert np.allclose(predict(parent, test), predict(inter, test), atol=1e-6)
+
+
+def test_deepprune_learns_the_planted_site(tmp_path, splits):
+    spec, train, val, test = splits
+    opts = options(train=TrainOptions(max_epochs=30, patience=5, lr=0.02, batch_size=64))
+    PruneRun(tmp_path / "run", opts, train, val, test).run(spec=spec)
+    final = [r for r in read_summary(tmp_path / "run") if r["variant"] == "deepprune"][-1]
+    assert final["test_auroc"] > 0.9
+
+
+def test_resume_after_interruption_gives_the_same_result(tmp_path, splits):
+    spec, train, val, test = splits
+    whole = tmp_path / "whole"
+    PruneRun(whole, options(lottery=True), train, val, test).run(spec=spec)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_round1_deepprune(event, info):
+        if event == "stage" and info["round"] == 1 and info["variant"] == "deepprune":
+            raise Stop
+
+    cut = tmp_path / "cut"
+    with pytest.raises(Stop):
+        PruneRun(cut, options(lottery=True), train, val, test, progress=stop_after_round1_deepprune).run(spec=spec)
+    assert not cut.exists() and (tmp_path / ".cut.partial" / "round1_deepprune").exists()
+    resumed = []
+    PruneRun(cut, options(lottery=True), train, val, test, resume=True,
+             progress=lambda e, i: resumed.append((e, i.get("round"), i.get("variant")))).run(spec=spec)
+    assert ("resumed", 1, "deepprune") in resumed
+    strip = lambda p: [line.rsplit("\t", 1)[0] for line in (p / "summary.tsv").read_text().splitlines()]
+    assert strip(cut) == strip(whole)
+    for stage in ("final", "round2_baseline", "round2_lottery", "round2_inter"):
+        assert state_bytes(load_model(cut / stage).model) == state_bytes(load_model(whole / stage).model)
+
+
+def test_resume_refuses_different_options(tmp_path, splits):
+    spec, train, val, _ = splits
+
+    def stop(event, info):
+        if event == "stage":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        PruneRun(tmp_path / "r", options(), train, val, progress=stop).run(spec=spec)
+    with pytest.raises(InputError, match="different options"):
+        PruneRun(tmp_path / "r", options(criterion="score"), train, val, resume=True).run(spec=spec)
+
+
+def test_start_from_a_trained_model(tmp_path, splits):
+    spec, train, val, _ = splits
+    start = build_model(arch_spec("deepbind", n_kernels=8, kernel_length=8), seed=1)
+    PruneRun(tmp_path / "r", options(criterion="score-weight"), train, val).run(start_model=start)
+    rows = read_summary(tmp_path / "r")
+    assert rows[0]["variant"] == "initial" and rows[0]["kernels"] == 8 and rows[0]["epochs"] == 0
+    with pytest.raises(InputError, match="allows at most 2 rounds"):
+        PruneRun(tmp_path / "r2", options(rounds=3, kernels=2), train, val).run(start_model=start)
+
+
+@pytest.mark.parametrize(
+    "kw, fragment",
+    [
+        (dict(kernels=0), "--kernels"),
+        (dict(rounds=40), "starting kernels"),
+        (dict(kernels=4, rounds=16), "starting kernels"),
+        (dict(criterion="magic"), "unknown criterion"),
+        (dict(lr_decay=0), "--lr-decay"),
+        (dict(rounds=0), "--rounds"),
+    ],
+)
+def test_impossible_options(kw, fragment):
+    with pytest.raises(InputError, match=fragment):
+        options(**kw).validate()
+
+
+def test_summary_format_round_trip(tmp_path, splits):
+    spec, train, val, _ = splits
+    PruneRun(tmp_path / "r", options(baseline=False), train, val).run(spec=spec)
+    rows = read_summary(tmp_path / "r")
+    assert {r["variant"] for r in rows} == {"initial", "deepprune", "inter"}
+    assert all(r["test_auroc"] is None for r in rows)
+    text = (tmp_path / "r" / "summary.tsv").read_text()
+    assert text.splitlines()[0] == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\tseconds"
+    assert format_summary([]) == text.splitlines()[0] + "\n"
