@@ -172,7 +172,7 @@ def _prune(train_seqs, out_dir: Path, kernels=4, rounds=6, epochs=60, arch="deep
     return store.load_model(out_dir / "final"), results, time.perf_counter() - t0
 
 
-def _motifs_from(model, seqs, threshold=0.7, trim=0.0, relative_to="possible"):
+def _motifs_from(model, seqs, threshold=0.7, trim=0.0, relative_to="observed"):
     """The model's kernels as motifs (live ones, by |dense weight|) from the positives of ``seqs``."""
     from deepprune_cli.core import interpret, pruning, training
 
@@ -180,14 +180,7 @@ def _motifs_from(model, seqs, threshold=0.7, trim=0.0, relative_to="possible"):
     tokens = training.model_tokens(spec, seqs)
     if seqs.labels is not None:
         tokens = tokens[seqs.labels.max(axis=1) > 0.5]
-    weight = model.conv1.weight.detach().double().numpy()
-    bias = model.conv1.bias.detach().double().numpy()
-    if model.bn1 is not None:
-        bn = model.bn1
-        weight, bias = interpret.fold_batch_norm(
-            weight, bias, bn.weight.detach().double().numpy(), bn.bias.detach().double().numpy(),
-            bn.running_mean.double().numpy(), bn.running_var.double().numpy(), bn.eps,
-        )  # fmt: skip
+    weight, bias = interpret.first_layer_filters(model)
     bg = interpret.letter_background(tokens)
     bg = (bg + bg[::-1]) / 2
     res = interpret.kernel_ppms(

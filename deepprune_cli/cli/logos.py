@@ -171,14 +171,7 @@ def command(
             raise InputError(f"{seqs.source}: --order score needs labelled positives and negatives in SEQS")
 
     # ---- kernels -> motifs
-    weight = model.conv1.weight.detach().double().cpu().numpy()
-    bias = model.conv1.bias.detach().double().cpu().numpy()
-    if model.bn1 is not None:
-        bn = model.bn1
-        weight, bias = interpret.fold_batch_norm(
-            weight, bias, bn.weight.detach().double().numpy(), bn.bias.detach().double().numpy(),
-            bn.running_mean.double().numpy(), bn.running_var.double().numpy(), bn.eps,
-        )  # fmt: skip
+    weight, bias = interpret.first_layer_filters(model)
     active = model.kernel_mask.detach().cpu().numpy() > 0
     kernel_ids = model.kernel_ids.detach().cpu().numpy()
     importance = None

@@ -91,6 +91,23 @@ class KernelMotif:
         )
 
 
+def first_layer_filters(model) -> tuple[np.ndarray, np.ndarray]:
+    """A model's first-layer kernels as float64 numpy: weight ``(K, 4, W)`` and bias ``(K,)``.
+
+    A batch norm right after the convolution (Koo & Eddy's models) is folded into them, so the
+    returned filters score windows exactly as the trained layer does before its ReLU.
+    """
+    weight = model.conv1.weight.detach().double().cpu().numpy()
+    bias = model.conv1.bias.detach().double().cpu().numpy()
+    if model.bn1 is not None:
+        bn = model.bn1
+        weight, bias = fold_batch_norm(
+            weight, bias, bn.weight.detach().double().cpu().numpy(), bn.bias.detach().double().cpu().numpy(),
+            bn.running_mean.double().cpu().numpy(), bn.running_var.double().cpu().numpy(), bn.eps,
+        )  # fmt: skip
+    return weight, bias
+
+
 def fold_batch_norm(
     weight: np.ndarray,
     bias: np.ndarray | None,

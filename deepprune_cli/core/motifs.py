@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import gzip
 import math
 import os
 import re
@@ -29,6 +28,7 @@ import numpy as np
 
 from deepprune_cli.core.atomic import atomic_output
 from deepprune_cli.core.errors import InputError
+from deepprune_cli.core.sequences import read_input_bytes
 
 ALPHABET = "ACGT"
 UNIFORM_BACKGROUND = np.full(4, 0.25)
@@ -289,20 +289,7 @@ def read_meme(path: str | os.PathLike) -> list[Motif]:
         InputError: a missing, unreadable, empty, non-UTF-8 or malformed file (one line naming it).
     """
     name = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{name}: no such file")
-    if p.is_dir():
-        raise InputError(f"{name}: is a directory, expected a MEME motif file")
-    try:
-        raw = p.read_bytes()
-    except PermissionError:
-        raise InputError(f"{name}: permission denied") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError) as exc:
-            raise InputError(f"{name}: corrupt or truncated gzip file ({exc})") from None
+    raw = read_input_bytes(path, "MEME motif file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -228,8 +228,13 @@ def _display(path) -> str:
     return "<stdin>" if str(path) == "-" else str(path)
 
 
-def _read_all_bytes(path) -> bytes:
-    """Whole (decompressed) content of ``path``; gzip and bgzip detected by magic bytes."""
+def read_input_bytes(path, kind: str = "file") -> bytes:
+    """Whole (decompressed) content of ``path`` (``-`` = stdin); gzip and bgzip detected by magic bytes.
+
+    Every input reader opens files through here, so a missing file, a directory, a permission
+    problem or a truncated gzip gives the same one-line :class:`InputError` everywhere.
+    ``kind`` names what was expected, for the directory message.
+    """
     name = _display(path)
     if str(path) == "-":
         raw = sys.stdin.buffer.read()
@@ -238,7 +243,7 @@ def _read_all_bytes(path) -> bytes:
         if not p.exists():
             raise InputError(f"{name}: no such file")
         if p.is_dir():
-            raise InputError(f"{name}: is a directory, expected a file")
+            raise InputError(f"{name}: is a directory, expected a {kind}")
         try:
             raw = p.read_bytes()
         except PermissionError:
@@ -388,7 +393,7 @@ def _check_unique(ids: list[str], source: str) -> None:
 
 def read_fasta(path) -> SequenceSet:
     """Read FASTA (plain/gzip/bgzip, ``-`` = stdin)."""
-    return parse_fasta_bytes(_read_all_bytes(path), _display(path))
+    return parse_fasta_bytes(read_input_bytes(path), _display(path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,7 +480,7 @@ def read_bed(path, genome, width: int | None = None) -> SequenceSet:
     are skipped and counted in one warning.
     """
     source = _display(path)
-    data = _read_all_bytes(path)
+    data = read_input_bytes(path)
     fasta = open_genome(genome)
     chrom_sizes = {name: len(rec) for name, rec in fasta.records.items()}
     ids, chunks, numbers = [], [], []
@@ -609,7 +614,7 @@ def read_sequences(path, fmt: str = "auto", genome=None, width: int | None = Non
         if genome is None:
             raise InputError(f"{source}: BED input needs --genome")
         return read_bed(path, genome, width)
-    data = _read_all_bytes(path)
+    data = read_input_bytes(path)
     if not data.strip():
         raise InputError(f"{source}: file is empty")
     if fmt == "auto":
