@@ -367,8 +367,6 @@ class PruneRun:
 
         for r in range(1, o.rounds + 1):
             lr = _round_lr(o, r)
-            stat = None
-            keep = None
             # deepprune (and inter, computed from the same pruned model before fine-tuning)
             loaded = self._load_stage(r, "inter")
             if loaded is None:
@@ -404,10 +402,10 @@ class PruneRun:
                 rewound, history, secs = self._fit(rewound, o.train.lr, seed, stage_name(r, "lottery"))
                 self._save_stage(r, "lottery", rewound, history, secs, self._metrics(rewound),
                                  {"training": {"lr": o.train.lr, "seed": seed}})
-        self._finish(model)
+        self._finish()
         return self.results
 
-    def _finish(self, final_model: MotifCNN) -> None:
+    def _finish(self) -> None:
         shutil.copytree(self.work / stage_name(self.options.rounds, "deepprune"), self.work / "final")
         order = {v: i for i, v in enumerate(VARIANTS)}
         self.results.sort(key=lambda r: (r.round, order[r.variant]))
