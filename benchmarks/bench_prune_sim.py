@@ -84,6 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", default=None, help="comma-separated preset names (default: sim1..5 + random sets)")
     ap.add_argument("--random-sets", type=int, default=3, help="random JASPAR 2024 motif sets of the same design")
+    ap.add_argument("--no-presets", action="store_true", help="only the random motif sets")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=60)
@@ -93,7 +94,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "results" / "prune_sim.tsv"))
     args = ap.parse_args()
     sets: dict[str, list[str] | None] = {}
-    for name in (args.sets.split(",") if args.sets else PRESETS):
+    for name in (args.sets.split(",") if args.sets else ([] if args.no_presets else PRESETS)):
         sets[name] = None
     if not args.sets:
         sets.update(random_motif_sets(args.random_sets))
