@@ -49,3 +49,18 @@ def timed_process(args: list[str], **kwargs) -> tuple[float, float]:
 
 def deepprune(*args: str) -> list[str]:
     return [sys.executable, "-m", "deepprune_cli", *map(str, args)]
+
+
+def prune_summary(prep, test, opts) -> list[dict]:
+    """Run a Deepprune run on prepared data in a temporary directory; its summary rows."""
+    import tempfile
+
+    import torch
+
+    from deepprune_cli.core.pruning import PruneRun, read_summary
+    from deepprune_cli.core.training import to_device
+
+    with tempfile.TemporaryDirectory() as tmp:
+        PruneRun(Path(tmp) / "run", opts, prep.train, prep.val, to_device(test, torch.device("cpu"), prep.spec),
+                 data_info=prep.info).run(spec=prep.spec)
+        return read_summary(Path(tmp) / "run")

@@ -18,7 +18,6 @@ import argparse
 import csv
 import multiprocessing as mp
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,9 +31,10 @@ def run_one(task: tuple) -> dict:
     import torch
 
     from deepprune_cli.core.prepare import prepare_training
-    from deepprune_cli.core.pruning import PruneOptions, PruneRun, read_summary
+    from _common import prune_summary
+    from deepprune_cli.core.pruning import PruneOptions
     from deepprune_cli.core.sequences import read_sequences
-    from deepprune_cli.core.training import TrainOptions, to_device
+    from deepprune_cli.core.training import TrainOptions
 
     torch.set_num_threads(1)
     pos = read_sequences(ac)
@@ -45,10 +45,7 @@ def run_one(task: tuple) -> dict:
     opts = PruneOptions(kernels=4, rounds=6, criterion=criterion,
                         train=TrainOptions(max_epochs=epochs, patience=patience, seed=seed))
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        PruneRun(Path(tmp) / "run", opts, prep.train, prep.val, to_device(test, torch.device("cpu"), prep.spec),
-                 data_info=prep.info).run(spec=prep.spec)
-        rows = read_summary(Path(tmp) / "run")
+    rows = prune_summary(prep, test, opts)
     final = {r["variant"]: r["test_auroc"] for r in rows if r["kernels"] == 4}
     name = Path(ac).name.replace("_AC.seq.gz", "")
     return dict(experiment=name, n_positives=len(pos), initial_256=rows[0]["test_auroc"],

@@ -52,10 +52,10 @@ def run_one(task: tuple) -> dict:
     from deepprune_cli.core.metrics import auroc
     from deepprune_cli.core.models import arch_spec
     from deepprune_cli.core.prepare import prepare_training
-    from deepprune_cli.core.pruning import PruneOptions, PruneRun, read_summary
+    from _common import prune_summary
+    from deepprune_cli.core.pruning import PruneOptions
     from deepprune_cli.core.simulate import bayes_optimal_scores, make_design, simulate
-    from deepprune_cli.core.training import TrainOptions, to_device
-    import tempfile
+    from deepprune_cli.core.training import TrainOptions
 
     torch.set_num_threads(1)
     if motif_ids is None:
@@ -69,10 +69,7 @@ def run_one(task: tuple) -> dict:
     opts = PruneOptions(kernels=4, rounds=rounds, criterion=criterion,
                         train=TrainOptions(max_epochs=epochs, patience=patience, seed=seed))
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        PruneRun(Path(tmp) / "run", opts, prep.train, prep.val, to_device(test, torch.device("cpu"), prep.spec),
-                 data_info=prep.info).run(spec=prep.spec)
-        rows = read_summary(Path(tmp) / "run")
+    rows = prune_summary(prep, test, opts)
     final = {r["variant"]: r["test_auroc"] for r in rows if r["kernels"] == 4}
     initial = rows[0]["test_auroc"]
     return dict(set=name, criterion=criterion, rounds=rounds, motifs=",".join(m.id for m in ds.motifs), seed=seed, bayes=bayes, initial=initial,

@@ -170,25 +170,9 @@ def _logits(model: MotifCNN, tokens: torch.Tensor, batch_size: int) -> torch.Ten
     return torch.cat(outs) if outs else torch.zeros(0, model.spec.n_outputs, device=tokens.device)
 
 
-def predict(model: MotifCNN, data, device=None, batch_size: int = 2048) -> np.ndarray:
-    """Probabilities float32 (n, C) for a SequenceSet, a uint8 (n, L) matrix or DeviceData."""
-    device = device or next(model.parameters()).device
-    if isinstance(data, np.ndarray) or isinstance(data, torch.Tensor):
-        data = (data, None)
-    dd = to_device(data, device, model.spec)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            probs = torch.sigmoid(_logits(model, dd.tokens, batch_size))
-    finally:
-        model.train(was_training)
-    return probs.float().cpu().numpy()
-
-
-def kernel_activations(model: MotifCNN, data, device=None, batch_size: int = 2048) -> np.ndarray:
-    """Per-kernel global-max first-layer activations float32 (n, K) over a whole data set
-    (SequenceSet, uint8 matrix or DeviceData); see :meth:`MotifCNN.kernel_activations`."""
+def _eval_batches(model: MotifCNN, data, device, batch_size: int, fn) -> list[torch.Tensor]:
+    """``fn(tokens_batch)`` over ``data`` (SequenceSet, uint8 matrix or DeviceData) in eval mode,
+    without gradients; the model's train/eval mode is restored afterwards."""
     device = device or next(model.parameters()).device
     if isinstance(data, (np.ndarray, torch.Tensor)):
         data = (data, None)
@@ -197,9 +181,21 @@ def kernel_activations(model: MotifCNN, data, device=None, batch_size: int = 204
     model.eval()
     try:
         with torch.inference_mode():
-            parts = [model.kernel_activations(dd.tokens[i : i + batch_size]) for i in range(0, len(dd), batch_size)]
+            return [fn(dd.tokens[i : i + batch_size]) for i in range(0, len(dd), batch_size)]
     finally:
         model.train(was_training)
+
+
+def predict(model: MotifCNN, data, device=None, batch_size: int = 2048) -> np.ndarray:
+    """Probabilities float32 (n, C) for a SequenceSet, a uint8 (n, L) matrix or DeviceData."""
+    parts = _eval_batches(model, data, device, batch_size, lambda t: torch.sigmoid(model(t)))
+    return torch.cat(parts).float().cpu().numpy() if parts else np.zeros((0, model.spec.n_outputs), np.float32)
+
+
+def kernel_activations(model: MotifCNN, data, device=None, batch_size: int = 2048) -> np.ndarray:
+    """Per-kernel global-max first-layer activations float32 (n, K) over a whole data set
+    (SequenceSet, uint8 matrix or DeviceData); see :meth:`MotifCNN.kernel_activations`."""
+    parts = _eval_batches(model, data, device, batch_size, model.kernel_activations)
     return torch.cat(parts).float().cpu().numpy() if parts else np.zeros((0, model.n_kernels), np.float32)
 
 
