@@ -37,22 +37,40 @@ def random_fasta(n: int, length: int = 101, seed: int = 0, gz: bool = False) -> 
     return path
 
 
+_PEAK_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.run(sys.argv[1:]).returncode\n"
+    "sys.stderr.write('\\n@peak_rss_kib %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(rc)\n"
+)
+
+
 def timed_process(args: list[str], **kwargs) -> tuple[float, float]:
-    """Run a command; return (wall seconds, peak RSS MiB of the child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run a command; return (wall seconds, peak RSS MiB of that command alone).
+
+    The command runs under a fresh wrapper process, whose RUSAGE_CHILDREN maximum is therefore
+    this command's own peak (ours would be the largest of every child run so far)."""
     start = time.perf_counter()
-    subprocess.run(args, check=True, **kwargs)
+    proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *map(str, args)], stderr=subprocess.PIPE,
+                          **kwargs)
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024
+    err = proc.stderr.decode(errors="replace")
+    head, _, tail = err.rpartition("\n@peak_rss_kib ")
+    sys.stderr.write(head)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, args)
+    return wall, int(tail.split()[0]) / 1024
 
 
 def deepprune(*args: str) -> list[str]:
     return [sys.executable, "-m", "deepprune_cli", *map(str, args)]
 
 
-def prune_summary(prep, test, opts) -> list[dict]:
-    """Run a Deepprune run on prepared data in a temporary directory; its summary rows."""
+def prune_summary(prep, test, opts, keep_final: Path | None = None) -> list[dict]:
+    """Run a Deepprune run on prepared data in a temporary directory; its summary rows.
+
+    ``keep_final``: copy the run's ``final/`` model directory there (replacing it)."""
+    import shutil
     import tempfile
 
     import torch
@@ -63,4 +81,7 @@ def prune_summary(prep, test, opts) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         PruneRun(Path(tmp) / "run", opts, prep.train, prep.val, to_device(test, torch.device("cpu"), prep.spec),
                  data_info=prep.info).run(spec=prep.spec)
+        if keep_final is not None:
+            shutil.rmtree(keep_final, ignore_errors=True)
+            shutil.copytree(Path(tmp) / "run" / "final", keep_final)
         return read_summary(Path(tmp) / "run")

@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--patience", type=int, default=15)
     ap.add_argument("--rounds", type=int, default=6, help="start from 4 * 2**rounds kernels")
-    ap.add_argument("--criterion", default="score-weight")
+    ap.add_argument("--criterion", default="loss", help="as deepprune prune --criterion (default: the tool default)")
     ap.add_argument("--out", default=str(HERE / "results" / "prune_sim.tsv"))
     args = ap.parse_args()
     sets: dict[str, list[str] | None] = {}

@@ -111,7 +111,7 @@ def test_run_writes_every_round_and_variant_with_physical_removal(tmp_path, spli
 def test_inter_equals_the_masked_parent(tmp_path, splits):
     spec, train, val, test = splits
     out = tmp_path / "run"
-    PruneRun(out, options(rounds=1, kernels=4), train, val).run(spec=spec)
+    PruneRun(out, options(rounds=1, kernels=4, criterion="score-weight"), train, val).run(spec=spec)
     parent = load_model(out / "round0_initial").model
     inter = load_model(out / "round1_inter").model
     kept = inter.kernel_ids.numpy()

@@ -130,3 +130,78 @@ def test_seed_folder_hint(tmp_path):
     (root / "summary.json").write_text("{}")
     with pytest.raises(ModelDirError, match="one model per seed; load one of seed0"):
         store.load_model(root)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"arch": 5}, "'arch' must be a string"),
+        ({"alphabet": ["A"]}, "'alphabet' must be a string"),
+        ({"prune": "round3"}, "'prune' must be an object"),
+        ({"prune": {"round": "3", "variant": "deepprune"}}, "'prune.round' must be an integer"),
+        ({"prune": {"round": 3, "variant": ["x"]}}, "'prune.variant' must be a string"),
+        ({"training": []}, "'training' must be an object"),
+    ],
+)
+def test_config_fields_of_the_wrong_type(saved, change, message):
+    cfg_path = saved / store.CONFIG
+    cfg_path.write_text(json.dumps(dict(json.loads(cfg_path.read_text()), **change)))
+    with pytest.raises(ModelDirError, match=message):
+        store.load_model(saved)
+
+
+def test_binary_history_and_mismatch_details(saved, tmp_path):
+    (saved / store.HISTORY).write_bytes(b"epoch\n\xff\xfe\n")
+    with pytest.raises(ModelDirError, match="history.tsv: not a text file"):
+        store.load_model(saved)
+    (saved / store.HISTORY).unlink()
+    other = tmp_path / "other"
+    store.save_model(other, M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=0))
+    shutil.copy(other / store.WEIGHTS, saved / store.WEIGHTS)
+    with pytest.raises(ModelDirError, match=r"do not match config.json \(conv1.bias: config says 4, weights have 8\)"):
+        store.load_model(saved)
+
+
+def test_weights_that_would_run_code_are_refused(saved, tmp_path):
+    import os
+    import pickle
+    import warnings
+    import zipfile
+
+    marker = tmp_path / "PWNED"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    w = saved / store.WEIGHTS
+    with zipfile.ZipFile(w) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(w, "w") as dst:
+        for info, data in entries:
+            dst.writestr(info, pickle.dumps(Payload(), protocol=2) if info.filename.endswith("/data.pkl") else data)
+    with pytest.raises(ModelDirError, match=r"weights.pt: refused: .*system"):
+        store.load_model(saved)
+    assert not marker.exists()
+    w.write_bytes(b"\x80\xd0" + bytes(range(256)) * 16)  # "pickle protocol 208": torch warns, then fails
+    with warnings.catch_warnings(record=True) as caught:  # nothing but the one error
+        warnings.simplefilter("always")
+        with pytest.raises(ModelDirError, match="weights.pt: corrupt"):
+            store.load_model(saved)
+    assert not caught, [str(w.message) for w in caught]
+
+
+def test_absurd_sizes_in_config_fail_by_name_without_allocating(saved):
+    """A config asking for 10^9 kernels of width 10^6 (petabytes) is compared with the weights'
+    shapes before any model is built."""
+    import resource
+
+    cfg_path = saved / store.CONFIG
+    cfg = json.loads(cfg_path.read_text())
+    cfg["spec"]["convs"][0]["channels"] = 10**9
+    cfg["spec"]["convs"][0]["width"] = 10**6
+    cfg_path.write_text(json.dumps(cfg))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelDirError, match=r"weights do not match config.json \(conv1.weight: config says"):
+        store.load_model(saved)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB: < 200 MiB more

@@ -61,3 +61,20 @@ def console():
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread by the CLI's handler (see ``cli.main``).
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so ``except Exception`` blocks do not swallow
+    it, while ``finally`` blocks and the atomic writers' cleanup run as the stack unwinds.
+    """
+
+
+def add_interrupt_hint(exc: BaseException, hint: str) -> None:
+    """Attach a hint (e.g. how to resume) to an exception; ``cli.main`` appends it to the error line
+    when the exception ends the command because of SIGINT or SIGTERM."""
+    try:
+        exc.deepprune_hint = hint
+    except (AttributeError, TypeError):
+        pass

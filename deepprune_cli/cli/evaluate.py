@@ -173,6 +173,7 @@ def read_pairs(path) -> list[dict]:
     Relative paths are taken relative to the table's directory.
     """
     import csv
+    import io
     from pathlib import Path
 
     from deepprune_cli.core.errors import InputError
@@ -180,8 +181,17 @@ def read_pairs(path) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
-    with open(p, encoding="utf-8", newline="") as fh:
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except PermissionError:
+        raise InputError(f"{p}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from None
+    fh = io.StringIO(text, newline="")
+    try:
         rows = list(csv.DictReader((line for line in fh if line.strip() and not line.startswith("#")), delimiter="\t"))
+    except csv.Error as exc:
+        raise InputError(f"{p}: not a tab-separated table ({exc})") from None
     if not rows or not {"model", "data"} <= set(rows[0]):
         raise InputError(f"{p}: needs a header with 'model' and 'data' columns (tab-separated)")
     jobs = []

@@ -3,17 +3,28 @@
 Subcommands are imported only when invoked (or when help lists them), and each command module
 imports torch, numba and matplotlib inside its function body, so ``deepprune --help`` stays instant.
 Core exceptions are turned into one clear line on stderr and an exit code here, in one place.
+
+Signals: SIGINT raises ``KeyboardInterrupt`` (exit 130) and SIGTERM raises
+:class:`~deepprune_cli.cli.common.Terminated` (exit 143 = 128 + 15) in the main thread, so the stack
+unwinds and every atomic writer removes its temporary file or directory before the process exits
+(without a handler, SIGTERM would end Python at once, leaving them behind). A second signal within
+``REPEAT_GRACE_S`` is ignored so that cleanup can finish; SIGKILL cannot be caught, which is what
+``prune --resume`` is for.
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
+import time
 import warnings
 
 import click
 
 from deepprune_cli import __version__
+from deepprune_cli.cli.common import Terminated
 
 # name -> module under deepprune_cli.cli exposing a Click command called ``command``.
 SUBCOMMANDS = {
@@ -24,6 +35,13 @@ SUBCOMMANDS = {
     "evaluate": "evaluate",
     "logos": "logos",
 }
+
+# Signals the CLI's handler turned into exceptions in this process: (signal number, monotonic time).
+_received: list[tuple[int, float]] = []
+# A second signal this soon after the first is part of the same burst (the terminal's SIGINT and a
+# workflow manager's SIGTERM) and is ignored, so the cleanup the first one started can finish; a
+# later one raises again, in case the first was swallowed (e.g. raised inside a finaliser).
+REPEAT_GRACE_S = 3.0
 
 
 def _module_exists(module: str) -> bool:
@@ -45,8 +63,13 @@ class LazyGroup(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         """Run the CLI; usage errors become one ``deepprune: error:`` line with exit code 2."""
         extra.pop("standalone_mode", None)
+        restore = _install_signal_handlers()
         try:
             result = super().main(args=args, prog_name=prog_name or "deepprune", standalone_mode=False, **extra)
+        except Terminated:  # outside a command (e.g. while parsing options)
+            _fail("terminated", 143)
+        except click.exceptions.Abort:  # Click's wrapping of a KeyboardInterrupt outside a command
+            _fail("interrupted", 130)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -55,8 +78,8 @@ class LazyGroup(click.Group):
         except click.ClickException as exc:
             where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) is not None else ""
             _fail(f"{where}{exc.format_message()}", exc.exit_code)
-        except click.exceptions.Abort:
-            _fail("aborted", 130)
+        finally:
+            restore()
         sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx):
@@ -66,22 +89,87 @@ class LazyGroup(click.Group):
         debug = ctx.params.get("debug", False)
         try:
             return super().invoke(ctx)
-        except DeeppruneError as exc:
+        except (SystemExit, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # handled in main()
+        except BaseException as exc:
+            # SIGINT/SIGTERM first: whatever exception the interrupt surfaced as, it ends the run.
+            interruption = _interruption(exc)
+            if interruption is not None:
+                word, code = interruption
+                _fail(_interrupt_message(word, exc), code)
             if debug:
                 raise
-            _fail(str(exc), exc.exit_code)
-        except MemoryError:
-            if debug:
-                raise
-            _fail("out of memory", 1)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except OSError as exc:
-            if debug:
-                raise
-            # Disk full, permission denied and the like: one line, runtime failure.
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            _fail(f"{where}{exc.strerror or exc}", 1)
+            if isinstance(exc, DeeppruneError):
+                _fail(str(exc), exc.exit_code)
+            if isinstance(exc, MemoryError):
+                _fail("out of memory", 1)
+            if isinstance(exc, OSError):
+                # Disk full, permission denied and the like: one line, runtime failure.
+                where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+                _fail(f"{where}{exc.strerror or exc}", 1)
+            raise
+
+
+def _interruption(exc: BaseException) -> tuple[str, int] | None:
+    """``(word, exit code)`` when ``exc`` ends the command because of SIGINT or SIGTERM, else None.
+
+    A signal's exception raised inside a callback from C code can reach us as another exception:
+    numba's dispatcher, for one, turns it into a ``SystemError`` caused by the interrupt. So the
+    exception's chain is searched, and any exception after a received signal counts as it.
+    """
+    seen = set()
+    e = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return "interrupted", 130
+        if isinstance(e, Terminated):
+            return "terminated", 143
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    if _received:
+        return ("interrupted", 130) if _received[0][0] == signal.SIGINT else ("terminated", 143)
+    return None
+
+
+def _interrupt_message(what: str, exc: BaseException) -> str:
+    hint = getattr(exc, "deepprune_hint", None)
+    return f"{what}; {hint}" if hint else what
+
+
+def _install_signal_handlers():
+    """Turn SIGINT and SIGTERM into exceptions in the main thread; return a function that restores
+    the previous handlers (the CLI also runs in-process, e.g. under Click's CliRunner).
+
+    Only default dispositions are replaced: a signal the parent set to be ignored (``nohup``,
+    background jobs) stays ignored. The first signal raises; another within ``REPEAT_GRACE_S`` is
+    ignored, so that the cleanup it started (removing temporary files) is not cut short by, say, a
+    workflow manager's SIGTERM following the terminal's SIGINT.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    _received.clear()
+
+    def handler(signum, frame):
+        now = time.monotonic()
+        if _received and now - _received[-1][1] < REPEAT_GRACE_S:
+            return
+        _received.append((signum, now))
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated()
+
+    previous = {}
+    for sig, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        current = signal.getsignal(sig)
+        if current is default:
+            previous[sig] = current
+            signal.signal(sig, handler)
+
+    def restore():
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
 
 
 def _fail(message: str, code: int) -> None:

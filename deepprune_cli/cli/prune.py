@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, device_options, input_format_options, read_input, seed_option
+from deepprune_cli.cli.common import (
+    add_interrupt_hint,
+    console,
+    device_options,
+    input_format_options,
+    read_input,
+    seed_option,
+)
 
-CRITERIA = ("weight", "score", "score-weight")
+CRITERIA = ("loss", "score-weight", "weight", "score")  # = core.criteria.CRITERIA, without importing torch
 
 
 @click.command("prune")
@@ -15,9 +22,11 @@ CRITERIA = ("weight", "score", "score-weight")
 @click.option("--from", "from_model", default=None, help="Start from this trained model directory instead of training one.")
 @click.option("--kernels", type=int, default=4, show_default=True, help="Kernels left at the end (d).")
 @click.option("--rounds", type=int, default=6, show_default=True, help="Halvings (k): the start model has d·2^k kernels.")
-@click.option("--criterion", type=click.Choice(CRITERIA), default="score-weight", show_default=True,
-              help="weight: |dense weight|; score: |mean max-activation on positives − on negatives|; "
-              "score-weight: their product (default: it keeps the kernels that separate the classes).")
+@click.option("--criterion", type=click.Choice(CRITERIA), default=CRITERIA[0], show_default=True,
+              help="loss: remove, one by one, the kernel whose removal raises the training loss least "
+              "(default: a kernel that duplicates another goes, a motif only it learned stays); "
+              "weight: |dense weight|; score: |mean max-activation on positives − on negatives|; "
+              "score-weight: their product.")
 @click.option("--lr-decay", type=float, default=1.2, show_default=True, help="Round i fine-tunes with lr / decay^i.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train each round's kernel count from scratch (same seed).")
@@ -133,11 +142,19 @@ def command(
         )
     run = pruning.PruneRun(out, opts, prep.train, prep.val, test_dd, device=dev, data_info=prep.info,
                            progress=progress, resume=resume)
-    with progress:
-        if start is not None:
-            results = run.run(start_model=start, start_label=str(from_model))
-        else:
-            results = run.run(spec=prep.spec)
+    try:
+        with progress:
+            if start is not None:
+                results = run.run(start_model=start, start_label=str(from_model))
+            else:
+                results = run.run(spec=prep.spec)
+    except BaseException as exc:
+        # The hidden work directory is the resume state: it is kept, and an interruption's error
+        # line says so (the exception may be a wrapper of the interrupt, so every one gets the hint).
+        if run.work.is_dir():
+            add_interrupt_hint(exc, f"the completed stages are kept in {run.work}/; "
+                                    "run the same command with --resume to continue")
+        raise
     if show:
         _table(con, results, test is not None)
         con.print(f"wrote {out}/ (final model: {out}/final/)")
@@ -194,6 +211,6 @@ def _table(con, results, with_test):
         cells = [str(r.round), str(r.kernels), r.variant, str(r.epochs), f"{r.val_auroc:.4f}"]
         if with_test:
             cells.append("" if r.test_auroc is None else f"{r.test_auroc:.4f}")
-        cells.append(f"{r.seconds:.1f}")
+        cells.append("" if r.seconds is None else f"{r.seconds:.1f}")
         table.add_row(*cells)
     con.print(table)

@@ -34,9 +34,10 @@ def command(input_path, output, k, copies, tag, threads, seed, fmt, genome, widt
     from deepprune_cli.core.atomic import atomic_output
     from deepprune_cli.core.errors import DeeppruneWarning
     from deepprune_cli.core.sequences import format_fasta
-    from deepprune_cli.core.shuffle import shuffle_set
 
     seqs = read_input(input_path, fmt, genome, width)
+    from deepprune_cli.core.shuffle import shuffle_set  # numba, slow to import: after the input is read
+
     shuffled = shuffle_set(seqs, k=k, copies=copies, seed=seed, tag=tag, threads=threads)
     if shuffled.too_short:
         warnings.warn(

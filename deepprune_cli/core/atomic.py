@@ -23,9 +23,14 @@ def _umask() -> int:
 
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    # mkstemp makes files private (0600); outputs should get the usual mode (0644 under umask 022).
-    os.chmod(name, 0o666 & ~_umask())
+    try:
+        os.close(fd)
+        # mkstemp makes files private (0600); outputs should get the usual mode (0644 under umask 022).
+        os.chmod(name, 0o666 & ~_umask())
+    except BaseException:  # e.g. an interrupt right here: leave nothing behind
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
     return Path(name)
 
 
@@ -44,8 +49,9 @@ def atomic_output(path: str | os.PathLike | None, mode: str = "w") -> Iterator[I
     final = Path(path)
     if final.parent and not final.parent.exists():
         final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(final)
+    tmp = None
     try:
+        tmp = _tmp_sibling(final)
         if "b" in mode:
             fh = open(tmp, mode)
         else:
@@ -54,8 +60,9 @@ def atomic_output(path: str | os.PathLike | None, mode: str = "w") -> Iterator[I
             yield fh
         os.replace(tmp, final)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise
 
 
@@ -68,8 +75,9 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes directories private (0700)
+    old = None
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes directories private (0700)
         yield tmp
         if final.exists():
             if not overwrite:
@@ -82,5 +90,11 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
         else:
             os.replace(tmp, final)
     except BaseException:
+        if old is not None:
+            if old.exists() and tmp.exists() and not final.exists():
+                # Interrupted between the two renames of a replacement: put the previous one back.
+                with contextlib.suppress(OSError):
+                    os.replace(old, final)
+            shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -41,11 +41,24 @@ def _format(path: Path, fmt: str | None) -> str:
     return fmt
 
 
+# Metadata matplotlib would otherwise embed: the creation date (SVG, PDF) and the software version.
+# Without them (and with a fixed SVG id salt) the same figure gives the same bytes on every run.
+_METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+}
+SVG_HASHSALT = "deepprune"  # SVG element ids are hashes salted with this (matplotlib: a random uuid)
+
+
 def _save(fig, path: str | os.PathLike, fmt: str | None, dpi: int = 150) -> Path:
+    """Write ``fig`` atomically, byte-identical for identical figures (no date, version or random id)."""
+    import matplotlib
+
     path = Path(path)
     fmt = _format(path, fmt)
-    with atomic_output(path, "wb") as fh:
-        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}), atomic_output(path, "wb") as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_METADATA[fmt])
     return path
 
 

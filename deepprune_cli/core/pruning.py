@@ -15,16 +15,11 @@ Round 0 is the trained big model (variant ``initial``). Pruned kernels are remov
 (:func:`models.select_kernels` builds a smaller model), so later rounds are cheaper; saved models
 keep the mask over the original kernels, so they load either way.
 
-Criteria (statistics from the training split only):
-
-* ``weight``: |w_j|, the magnitude of kernel j's weights in the layer reading it (for
-  ``deepbind``, its single dense weight; with a hidden layer, the L2 norm of its column);
-* ``score``: |mean over positives of u_j - mean over negatives of u_j|, u_j = kernel j's
-  global-max activation;
-* ``score-weight`` (default): the product of the two, i.e. about how much kernel j moves the
-  logit between positives and negatives. ``weight`` alone ignores how strongly (and how
-  differently) a kernel fires, and on simulated data it dropped the informative kernels at the
-  last halvings (``benchmarks/bench_prune_sim.py``), so the product is the default.
+Which half a round keeps is decided by a criterion (:mod:`deepprune_cli.core.criteria`): the
+paper's per-kernel ``weight``, ``score`` and ``score-weight``, or ``loss`` (default), greedy
+backward elimination by training loss, which drops a kernel that duplicates another instead of
+the only kernel that learned a motif. With ``loss`` the removed kernels' mean contributions are
+folded into the next layer's bias, so ``inter`` is the very model the criterion judged.
 """
 
 from __future__ import annotations
@@ -42,16 +37,25 @@ import numpy as np
 import torch
 
 from deepprune_cli.core.atomic import atomic_output
+from deepprune_cli.core.criteria import (  # noqa: F401  (re-exported: the criteria belong to pruning's API)
+    CRITERIA,
+    DEFAULT_CRITERION,
+    fold_removed_means,
+    keep_half,
+    kernel_statistic,
+    removed_means,
+    select_half,
+)
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.models import ArchSpec, MotifCNN, build_model, select_kernels
 from deepprune_cli.core.store import dumps, load_model, save_model
 from deepprune_cli.core.training import DeviceData, TrainOptions, evaluate, fit, to_device
 
-CRITERIA = ("weight", "score", "score-weight")
 VARIANTS = ("initial", "deepprune", "inter", "baseline", "lottery")
 SUMMARY_COLUMNS = ("round", "kernels", "variant", "criterion", "epochs", "val_auroc", "test_auroc", "seconds")
 MAX_START_KERNELS = 1 << 16  # beyond this a first layer is no longer a "small CNN" on any machine
 RUN_FILE = "run.json"
+TIMINGS_FILE = "timings.json"  # work directory only: wall seconds per stage, until summary.tsv holds them
 INIT_DIR = "round0_init"
 
 
@@ -71,7 +75,7 @@ class PruneOptions:
 
     kernels: int = 4
     rounds: int = 6
-    criterion: str = "score-weight"
+    criterion: str = DEFAULT_CRITERION
     lr_decay: float = 1.2
     baseline: bool = True
     lottery: bool = False
@@ -105,7 +109,13 @@ class PruneOptions:
 
 @dataclass
 class StageResult:
-    """One row of ``summary.tsv``: a model of one round and variant."""
+    """One row of ``summary.tsv``: a model of one round and variant.
+
+    ``seconds`` (wall-clock time of the stage) is the only value of a prune run that differs
+    between two runs with the same seed, so it is kept out of the stage model directories: it
+    lives in ``summary.tsv`` alone (None when unknown, e.g. a stage resumed from a work directory
+    whose timings were lost).
+    """
 
     round: int
     kernels: int
@@ -114,7 +124,7 @@ class StageResult:
     epochs: int
     val_auroc: float
     test_auroc: float | None
-    seconds: float
+    seconds: float | None = None
 
     @property
     def name(self) -> str:
@@ -124,63 +134,6 @@ class StageResult:
 def stage_name(round_: int, variant: str) -> str:
     """Directory name of a stage, e.g. ``round3_deepprune`` (deterministic, for workflows)."""
     return f"round{round_}_{variant}"
-
-
-# --------------------------------------------------------------------------------------------
-# criteria
-
-
-def _kernel_weight_magnitude(model: MotifCNN) -> np.ndarray:
-    """|w_j| per physical kernel (K,): L2 norm of everything the next layer reads from kernel j."""
-    consumer, per_kernel = model.first_consumer()
-    w = consumer.weight.detach()
-    K = model.n_kernels
-    if per_kernel == 0:  # next layer is a conv: weights (out, K, width)
-        mag = w.pow(2).sum(dim=(0, 2)).sqrt()
-    else:  # dense layer over (K * per_kernel) features, channel-major
-        mag = w.reshape(w.shape[0], K, per_kernel).pow(2).sum(dim=(0, 2)).sqrt()
-    return (mag * model.kernel_mask.detach()).cpu().double().numpy()
-
-
-def _kernel_score_difference(model: MotifCNN, data: DeviceData, batch_size: int) -> np.ndarray:
-    """|mean u_j over positives - mean u_j over negatives| per kernel (K,) on ``data``."""
-    pos = data.labels.bool().any(dim=1)
-    K = model.n_kernels
-    sums = torch.zeros(2, K, dtype=torch.float64, device=data.tokens.device)
-    model.eval()
-    with torch.inference_mode():
-        for i in range(0, len(data), batch_size):
-            u = model.kernel_activations(data.tokens[i : i + batch_size]).double()
-            p = pos[i : i + batch_size]
-            sums[0] += u[p].sum(dim=0)
-            sums[1] += u[~p].sum(dim=0)
-    n_pos = int(pos.sum())
-    n_neg = len(data) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise InputError("the score criterion needs positives and negatives in the training split")
-    diff = (sums[0] / n_pos - sums[1] / n_neg).abs()
-    return (diff * model.kernel_mask.detach().double()).cpu().numpy()
-
-
-def kernel_statistic(model: MotifCNN, data: DeviceData, criterion: str, batch_size: int = 2048) -> np.ndarray:
-    """The pruning statistic of every physical kernel: float64 (K,). Larger = more important."""
-    if criterion == "weight":
-        return _kernel_weight_magnitude(model)
-    if criterion == "score":
-        return _kernel_score_difference(model, data, batch_size)
-    if criterion == "score-weight":
-        return _kernel_weight_magnitude(model) * _kernel_score_difference(model, data, batch_size)
-    raise InputError(f"unknown criterion '{criterion}' (choose from {', '.join(CRITERIA)})")
-
-
-def keep_half(statistic: np.ndarray) -> np.ndarray:
-    """Indices of the ``K // 2`` kernels with the largest statistic, ascending.
-
-    Ties are broken deterministically: the lower kernel index wins.
-    """
-    K = len(statistic)
-    order = np.lexsort((np.arange(K), -np.asarray(statistic, dtype=np.float64)))
-    return np.sort(order[: max(1, K // 2)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,7 +166,8 @@ class PruneRun:
     The run is built in a hidden sibling work directory ``.<name>.partial`` and renamed to
     ``out_dir`` only when complete, so an interrupted run never leaves a half-finished directory
     under the final name; ``resume=True`` continues from the work directory's completed stages
-    (each stage directory is written atomically).
+    (each stage directory is written atomically), also after the process was killed outright:
+    temporary leftovers of the killed process are removed first.
     """
 
     def __init__(
@@ -239,6 +193,7 @@ class PruneRun:
         self.progress = progress or (lambda event, info: None)
         self.resume = resume
         self.results: list[StageResult] = []
+        self.timings: dict[str, float] = {}
 
     # ---- bookkeeping ----------------------------------------------------------------------
 
@@ -252,6 +207,9 @@ class PruneRun:
 
     def _prepare_work_dir(self, record: dict) -> None:
         run_file = self.work / RUN_FILE
+        if self.resume and not run_file.exists() and (self.work / "prune.json").exists():
+            # interrupted while finishing, after the run record got its final name
+            os.replace(self.work / "prune.json", run_file)
         if self.resume and run_file.exists():
             previous = json.loads(run_file.read_text(encoding="utf-8"))
             if json.loads(dumps(record)) != previous:
@@ -259,12 +217,30 @@ class PruneRun:
                     f"{self.out_dir}: --resume with different options or data than the interrupted run "
                     f"(see {run_file}); rerun without --resume to start over"
                 )
+            self._clean_work_dir()
+            timings = self.work / TIMINGS_FILE
+            if timings.exists():
+                try:
+                    self.timings = {str(k): float(v) for k, v in json.loads(timings.read_text(encoding="utf-8")).items()}
+                except (ValueError, AttributeError, TypeError):
+                    self.timings = {}  # timings are informative only; a damaged file loses them
             return
         if self.work.exists():
             shutil.rmtree(self.work)  # a stale, interrupted run: start over
         self.work.mkdir(parents=True)
         with atomic_output(run_file) as fh:
             fh.write(dumps(record))
+
+    def _clean_work_dir(self) -> None:
+        """Remove what a killed process left half-done in the work directory: temporary files and
+        directories of atomic writes (``.NAME.XXXX.tmp``, ``.NAME.XXXX.old``); a partial ``final`` copy
+        is replaced by :meth:`_finish`. Completed stage directories are kept."""
+        for entry in self.work.iterdir():
+            if entry.name.startswith(".") and entry.name.endswith((".tmp", ".old")):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
     def _metrics(self, model: MotifCNN) -> dict:
         val = evaluate(model, self.val, self.device, self.options.train.eval_batch_size, prefix="val_")
@@ -288,7 +264,8 @@ class PruneRun:
             test_auroc=float(metrics["test_auroc"]) if "test_auroc" in metrics else None,
             seconds=seconds,
         )
-        stage_metrics = dict(metrics, best_epoch=best_epoch, epochs=len(history), stage=asdict(result))
+        stage = {k: v for k, v in asdict(result).items() if k != "seconds"}  # keeps stage dirs reproducible
+        stage_metrics = dict(metrics, best_epoch=best_epoch, epochs=len(history), stage=stage)
         save_model(
             self.work / result.name,
             model,
@@ -298,6 +275,9 @@ class PruneRun:
             metrics=stage_metrics,
             prune={"round": round_, "variant": variant, "criterion": self.options.criterion, **extra.get("prune", {})},
         )
+        self.timings[result.name] = seconds
+        with atomic_output(self.work / TIMINGS_FILE) as fh:
+            fh.write(dumps(self.timings))
         self.results.append(result)
         self.progress("stage", asdict(result))
         return result
@@ -308,6 +288,8 @@ class PruneRun:
             return None
         rec = load_model(path, device=self.device)
         result = StageResult(**rec.metrics["stage"])
+        if result.seconds is None:
+            result.seconds = self.timings.get(result.name)
         self.results.append(result)
         self.progress("resumed", asdict(result))
         return rec.model, result
@@ -371,9 +353,10 @@ class PruneRun:
             loaded = self._load_stage(r, "inter")
             if loaded is None:
                 t0 = time.perf_counter()
-                stat = kernel_statistic(model, self.train, o.criterion, o.train.eval_batch_size)
-                keep = keep_half(stat)
+                keep, stat = select_half(model, self.train, o.criterion, o.train.eval_batch_size)
                 pruned = select_kernels(model, keep)
+                if o.criterion == "loss":  # the pruned model the criterion judged: removed features at their mean
+                    fold_removed_means(model, pruned, removed_means(model, self.train, keep, o.train.eval_batch_size))
                 self._save_stage(r, "inter", pruned, [], time.perf_counter() - t0, self._metrics(pruned),
                                  {"prune": {"kept": keep.tolist(), "statistic": stat.tolist()}})
             else:
@@ -406,12 +389,16 @@ class PruneRun:
         return self.results
 
     def _finish(self) -> None:
-        shutil.copytree(self.work / stage_name(self.options.rounds, "deepprune"), self.work / "final")
+        final = self.work / "final"
+        if final.exists():  # a partial copy from an interrupted finish
+            shutil.rmtree(final)
+        shutil.copytree(self.work / stage_name(self.options.rounds, "deepprune"), final)
         order = {v: i for i, v in enumerate(VARIANTS)}
         self.results.sort(key=lambda r: (r.round, order[r.variant]))
         with atomic_output(self.work / "summary.tsv") as fh:
             fh.write(format_summary(self.results))
         (self.work / RUN_FILE).rename(self.work / "prune.json")
+        (self.work / TIMINGS_FILE).unlink(missing_ok=True)  # summary.tsv has them now
         if self.out_dir.exists():
             old = self.out_dir.parent / f".{self.out_dir.name}.old"
             if old.exists():
@@ -437,7 +424,7 @@ def format_summary(results: list[StageResult]) -> str:
                     str(r.epochs),
                     f"{r.val_auroc:.6f}",
                     "" if r.test_auroc is None else f"{r.test_auroc:.6f}",
-                    f"{r.seconds:.2f}",
+                    "" if r.seconds is None else f"{r.seconds:.2f}",
                 ]
             )
         )
@@ -451,16 +438,35 @@ def read_summary(path: str | os.PathLike) -> list[dict]:
         p = p / "summary.tsv"
     if not p.exists():
         raise InputError(f"{p}: no such prune summary")
-    lines = p.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from None
     header = lines[0].split("\t") if lines else []
     if tuple(header) != SUMMARY_COLUMNS:
         raise InputError(f"{p}: not a deepprune prune summary (unexpected header)")
     rows = []
-    for line in lines[1:]:
-        cells = dict(zip(header, line.split("\t")))
-        for key in ("round", "kernels", "epochs"):
-            cells[key] = int(cells[key])
-        for key in ("val_auroc", "test_auroc", "seconds"):
-            cells[key] = float(cells[key]) if cells.get(key) else None
+    for ln, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        values = line.split("\t")
+        if len(values) != len(header):
+            raise InputError(f"{p}: line {ln}: expected {len(header)} tab-separated columns, found {len(values)}")
+        cells = dict(zip(header, values))
+        # The variant names a stage directory (round<R>_<variant>): only known names, so a
+        # summary can never point outside its prune directory.
+        if cells["variant"] not in VARIANTS:
+            raise InputError(
+                f"{p}: line {ln}: unknown variant {cells['variant']!r} (expected one of {', '.join(VARIANTS)})"
+            )
+        try:
+            for key in ("round", "kernels", "epochs"):
+                cells[key] = int(cells[key])
+            for key in ("val_auroc", "test_auroc", "seconds"):
+                cells[key] = float(cells[key]) if cells.get(key) else None
+        except ValueError:
+            raise InputError(f"{p}: line {ln}: {key} {cells[key]!r} is not a number") from None
+        if cells["round"] < 0:
+            raise InputError(f"{p}: line {ln}: round {cells['round']} is negative")
         rows.append(cells)
     return rows

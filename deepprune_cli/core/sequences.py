@@ -529,12 +529,16 @@ def read_bed(path, genome, width: int | None = None) -> SequenceSet:
         ids.append(f"{chrom}:{w_start}-{w_end}" + ("(-)" if strand == "-" else ""))
         chunks.append(seq)
         numbers.append(ln)
+    if not ids:
+        if off_edge:
+            raise InputError(
+                f"{source}: no usable intervals: all {off_edge} window(s) of {width} bp run off a chromosome end"
+            )
+        raise InputError(f"{source}: no intervals (the file is empty or holds only comment, track or browser lines)")
     if off_edge:
         warnings.warn(
             f"{source}: {off_edge} window(s) running off a chromosome end skipped", DeeppruneWarning, stacklevel=2
         )
-    if not ids:
-        raise InputError(f"{source}: no usable intervals")
     lengths = np.fromiter((len(s) for s in chunks), dtype=np.int64, count=len(chunks))
     offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])

@@ -23,6 +23,8 @@ import io
 import json
 import math
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +33,7 @@ import torch
 
 from deepprune_cli import __version__
 from deepprune_cli.core.atomic import atomic_directory, atomic_output
-from deepprune_cli.core.errors import ModelDirError
+from deepprune_cli.core.errors import InputError, ModelDirError
 from deepprune_cli.core.models import ArchSpec, MotifCNN, full_kernel_mask
 
 FORMAT = "deepprune-model"
@@ -183,7 +185,19 @@ def read_config(path: str | os.PathLike) -> dict:
         raise ModelDirError(
             f"{cfg_path}: config version {version} was written by a newer deepprune; this one reads up to {VERSION}"
         )
+    # Fields the commands read besides the spec: wrong types would fail far from here.
+    for key, kind in (("arch", str), ("alphabet", str), ("training", dict), ("data", dict), ("prune", dict)):
+        if cfg.get(key) is not None and not isinstance(cfg[key], kind):
+            raise ModelDirError(f"{cfg_path}: '{key}' must be {_JSON_KINDS[kind]}, got {json.dumps(cfg[key])[:40]}")
+    prune = cfg.get("prune") or {}
+    for key, kind in (("round", int), ("variant", str)):
+        value = prune.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ModelDirError(f"{cfg_path}: 'prune.{key}' must be {_JSON_KINDS[kind]}, got {json.dumps(value)[:40]}")
     return cfg
+
+
+_JSON_KINDS = {str: "a string", dict: "an object", int: "an integer"}
 
 
 def spec_from_config(cfg: dict, where: str = CONFIG) -> ArchSpec:
@@ -201,7 +215,10 @@ def read_history(path: str | os.PathLike) -> list[dict]:
     if not p.exists():
         return []
     rows = []
-    lines = p.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ModelDirError(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from None
     if not lines:
         return []
     header = lines[0].split("\t")
@@ -216,6 +233,24 @@ def read_history(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def _check_shapes(spec, state: dict, wpath: Path, conv_impl: str) -> None:
+    """Compare the weights' tensor shapes with what ``config.json`` describes *before* allocating the
+    model, so a config asking for absurd sizes fails by name instead of exhausting memory."""
+    try:
+        with torch.device("meta"):  # shapes only, no memory
+            expected = {k: tuple(v.shape) for k, v in MotifCNN(spec, conv_impl).state_dict().items()}
+    except (InputError, ValueError, RuntimeError) as exc:
+        raise ModelDirError(f"{wpath.parent / CONFIG}: describes no valid model ({exc})") from None
+    got = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if len(got) != len(state):
+        raise ModelDirError(f"{wpath}: not a state dict of tensors")
+    for key in sorted(set(expected) | set(got)):
+        if expected.get(key) != got.get(key):
+            want = "absent" if key not in expected else "x".join(map(str, expected[key]))
+            have = "absent" if key not in got else "x".join(map(str, got[key]))
+            raise ModelDirError(f"{wpath}: weights do not match {CONFIG} ({key}: config says {want}, weights have {have})")
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", conv_impl: str = "auto") -> ModelRecord:
     """Load a model directory: the model in eval mode on ``device`` plus its config, history, metrics.
 
@@ -227,17 +262,32 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", conv
     wpath = p / WEIGHTS
     if not wpath.exists():
         raise ModelDirError(f"{p}: model directory has no {WEIGHTS}")
-    try:
-        state = torch.load(wpath, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated / foreign files
-        raise ModelDirError(f"{wpath}: corrupt or not a deepprune weights file ({type(exc).__name__})") from None
+    # Warnings torch gives about a file it then fails to read (e.g. an odd pickle protocol in random
+    # bytes) would only precede the one error line; those of a successful load are passed on.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            state = torch.load(wpath, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for truncated / foreign files
+            code = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", str(exc), re.IGNORECASE)
+            if code:  # a pickle that would import (and could call) arbitrary Python
+                raise ModelDirError(
+                    f"{wpath}: refused: it references the Python object {code.group(1)}, not only tensors "
+                    "(loading it could run code)"
+                ) from None
+            raise ModelDirError(f"{wpath}: corrupt or not a deepprune weights file ({type(exc).__name__})") from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not isinstance(state, dict):
         raise ModelDirError(f"{wpath}: not a state dict")
+    _check_shapes(spec, state, wpath, conv_impl)
     try:
         model = MotifCNN(spec, conv_impl)
         model.load_state_dict(state, strict=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's message is a header line ("Error(s) in loading state_dict ...:") then the details
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = next((line for line in lines if not line.endswith(":")), lines[0] if lines else type(exc).__name__)
         raise ModelDirError(f"{wpath}: weights do not match {CONFIG} ({first})") from None
     metrics = {}
     mpath = p / METRICS

@@ -1,0 +1,173 @@
+"""The pruning criteria, above all greedy elimination by training loss (the default)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepprune_cli.core.criteria import (
+    fold_removed_means,
+    greedy_loss_selection,
+    kernel_statistic,
+    keep_half,
+    removed_means,
+    select_half,
+)
+from deepprune_cli.core.errors import InputError
+from deepprune_cli.core.models import arch_spec, build_model, select_kernels
+from deepprune_cli.core.sequences import SequenceSet
+from deepprune_cli.core.training import to_device
+
+CPU = torch.device("cpu")
+BASES = "ACGT"
+
+
+def one_hot_kernel(site: str, width: int) -> torch.Tensor:
+    """A (4, width) kernel scoring +1 per matching base of ``site`` (placed at the left)."""
+    w = torch.full((4, width), -0.25)
+    for i, b in enumerate(site):
+        w[:, i] = -1.0
+        w[BASES.index(b), i] = 1.0
+    return w
+
+
+def two_motif_data(n=800, length=40, seed=0):
+    """Half the positives carry CACGTG, the other half TTGACA; negatives are uniform."""
+    rng = np.random.default_rng(seed)
+    seqs = rng.choice(list(BASES), size=(n, length))
+    labels = np.arange(n) % 2
+    for k, i in enumerate(np.flatnonzero(labels)):
+        site = "CACGTG" if k % 2 else "TTGACA"
+        p = rng.integers(0, length - 6)
+        seqs[i, p : p + 6] = list(site)
+    return SequenceSet.from_strings(["".join(r) for r in seqs], labels=labels.astype(np.float32))
+
+
+def hand_built_model(arch="deepbind", fit_on=None):
+    """Kernels 0 and 1: both CACGTG (duplicates); 2: TTGACA; 3: noise. With ``fit_on`` (data), the
+    read-out of a ``deepbind`` model is fitted by logistic regression, as training would."""
+    spec = arch_spec(arch, n_kernels=4, kernel_length=6)
+    model = build_model(spec, seed=0)
+    noise = torch.randn(4, 6, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        model.conv1.weight.copy_(torch.stack([one_hot_kernel("CACGTG", 6), one_hot_kernel("CACGTG", 6),
+                                              one_hot_kernel("TTGACA", 6), noise]))
+        model.conv1.bias.copy_(torch.tensor([-3.0, -3.0, -3.0, 0.0]))
+        if arch == "deepbind":
+            model.out.weight.copy_(torch.tensor([[3.0, 3.0, 2.0, 0.1]]))
+            model.out.bias.fill_(-1.5)
+    model.eval()
+    if fit_on is not None:
+        u = model.kernel_activations(fit_on.tokens).detach()
+        opt = torch.optim.LBFGS(list(model.out.parameters()), max_iter=200)
+
+        def closure():
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(model.out(u), fit_on.labels)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+    return spec, model
+
+
+@pytest.fixture(scope="module")
+def data():
+    spec = arch_spec("deepbind", n_kernels=4, kernel_length=6)
+    return to_device(two_motif_data(), CPU, spec)
+
+
+def model_loss(model, data) -> float:
+    model.eval()
+    with torch.no_grad():
+        return float(F.binary_cross_entropy_with_logits(model(data.tokens).double(), data.labels.double()))
+
+
+def pruned_with_means(model, data, keep):
+    pruned = select_kernels(model, keep)
+    fold_removed_means(model, pruned, removed_means(model, data, keep))
+    return pruned.eval()
+
+
+def test_loss_keeps_one_of_two_duplicates_and_the_unique_motif(data):
+    _, model = hand_built_model(fit_on=data)
+    keep, stat = select_half(model, data, "loss")
+    assert 2 in keep and len(set(keep) & {0, 1}) == 1
+    assert stat.shape == (4,) and np.isfinite(stat).all()
+
+
+@pytest.mark.parametrize("arch", ["deepbind", "1layer"])
+def test_folded_means_give_the_model_the_criterion_judged(data, arch):
+    """Pruned + folded model == parent with removed features held at their training means."""
+    spec, model = hand_built_model(arch)
+    keep = np.array([0, 2])
+    pruned = pruned_with_means(model, data, keep)
+    with torch.no_grad():
+        u = model.kernel_activations(data.tokens)
+        held = u.clone()
+        for j in (1, 3):
+            held[:, j] = u[:, j].double().mean().float()
+        expected = model._head(held)
+        got = pruned(data.tokens)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["deepbind", "1layer"])
+def test_one_removal_is_the_brute_force_best(data, arch):
+    """K=4 -> 3 is a single greedy step: it must be the removal with the lowest real loss."""
+    _, model = hand_built_model(arch)
+    if arch != "deepbind":
+        torch.manual_seed(1)
+        with torch.no_grad():
+            model.conv1.weight.add_(torch.randn_like(model.conv1.weight) * 0.3)
+    keep, stat = greedy_loss_selection(model, data, keep=3)
+    base = model_loss(model, data)
+    losses = {}
+    for gone in range(4):
+        kept = np.array([j for j in range(4) if j != gone])
+        losses[gone] = model_loss(pruned_with_means(model, data, kept), data)
+    best = min(losses, key=losses.get)
+    assert sorted(set(range(4)) - set(keep.tolist())) == [best]
+    assert stat[best] == pytest.approx(losses[best] - base, abs=1e-6)
+
+
+@given(st.integers(2, 12), st.integers(0, 2**16))
+@settings(max_examples=25, deadline=None)
+def test_greedy_keeps_exactly_half_deterministically(k, seed):
+    spec = arch_spec("deepbind", n_kernels=k, kernel_length=5)
+    model = build_model(spec, seed=seed).eval()
+    dd = to_device(two_motif_data(n=60, length=20, seed=seed), CPU, spec)
+    keep, stat = select_half(model, dd, "loss")
+    again, _ = select_half(model, dd, "loss")
+    assert len(keep) == k // 2 and np.all(np.diff(keep) > 0)
+    assert keep.tolist() == again.tolist()
+    assert stat.shape == (k,)
+
+
+def test_masked_kernels_go_first(data):
+    _, model = hand_built_model()
+    model.kernel_mask[2] = 0.0  # the unique motif is already pruned away
+    keep, _ = greedy_loss_selection(model, data, keep=2)
+    assert 2 not in keep
+
+
+def test_greedy_matches_exhaustive_search_on_the_planted_example(data):
+    """On the hand-built model, greedy elimination finds the best pair of all six."""
+    _, model = hand_built_model(fit_on=data)
+    keep, _ = select_half(model, data, "loss")
+    losses = {pair: model_loss(pruned_with_means(model, data, np.array(pair)), data)
+              for pair in itertools.combinations(range(4), 2)}
+    assert tuple(keep.tolist()) == min(losses, key=losses.get)
+
+
+def test_one_class_only_is_refused(data):
+    _, model = hand_built_model()
+    one_class = type(data)(data.tokens, torch.ones_like(data.labels))
+    with pytest.raises(InputError, match="positives and negatives"):
+        select_half(model, one_class, "loss")
