@@ -201,6 +201,19 @@ def test_more_bad_inputs_in_process(planted, tmp_path):
     res = _invoke("logos", planted / "model", seqs, "-o", tmp_path / "x.meme", "--min-sites", 10000)
     assert res.exit_code == 1 and "no kernel gave a motif" in res.output
     assert not (tmp_path / "x.meme").exists() and not (tmp_path / "x.tsv").exists()
+    # --allow-empty (workflows): a warning, exit 0, a MEME header with no motifs, every kernel's
+    # status in the table and header-only match / truth tables
+    res = _invoke("logos", planted / "model", seqs, "-o", tmp_path / "x.meme", "--min-sites", 10000, "--allow-empty",
+                  "--match", "jaspar2020", "--truth", planted / "truth.meme", "-q")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "deepprune: warning:" in res.output and "no kernel gave a motif" in res.output
+    text = (tmp_path / "x.meme").read_text()
+    assert text.startswith("MEME version 4") and "MOTIF" not in text
+    statuses = sorted(r["status"].split(" (")[0] for r in _tsv(tmp_path / "x.tsv"))
+    assert statuses == ["never activates", "too few sites", "too few sites"]
+    assert (tmp_path / "matches.tsv").read_text().count("\n") == 1
+    truth = _tsv(tmp_path / "truth.tsv")
+    assert len(truth) == 3 and {r["recovered"] for r in truth} == {"no"}
 
 
 def test_batch_norm_same_padding_model_in_process(tmp_path):

@@ -16,7 +16,7 @@ from deepprune_cli.core.criteria import (
     greedy_loss_selection,
     kernel_statistic,
     keep_half,
-    removed_means,
+    Selection,
     select_half,
 )
 from deepprune_cli.core.errors import InputError
@@ -91,13 +91,16 @@ def model_loss(model, data) -> float:
 
 def pruned_with_means(model, data, keep):
     pruned = select_kernels(model, keep)
-    fold_removed_means(model, pruned, removed_means(model, data, keep))
+    with torch.no_grad():
+        means = model.eval().kernel_activations(data.tokens).double().mean(dim=0)
+    fold_removed_means(model, pruned, Selection(np.asarray(keep), np.zeros(model.n_kernels), means))
     return pruned.eval()
 
 
 def test_loss_keeps_one_of_two_duplicates_and_the_unique_motif(data):
     _, model = hand_built_model(fit_on=data)
-    keep, stat = select_half(model, data, "loss")
+    choice = select_half(model, data, "loss")
+    keep, stat = choice.keep, choice.statistic
     assert 2 in keep and len(set(keep) & {0, 1}) == 1
     assert stat.shape == (4,) and np.isfinite(stat).all()
 
@@ -126,7 +129,8 @@ def test_one_removal_is_the_brute_force_best(data, arch):
         torch.manual_seed(1)
         with torch.no_grad():
             model.conv1.weight.add_(torch.randn_like(model.conv1.weight) * 0.3)
-    keep, stat = greedy_loss_selection(model, data, keep=3)
+    choice = greedy_loss_selection(model, data, keep=3)
+    keep, stat = choice.keep, choice.statistic
     base = model_loss(model, data)
     losses = {}
     for gone in range(4):
@@ -143,8 +147,8 @@ def test_greedy_keeps_exactly_half_deterministically(k, seed):
     spec = arch_spec("deepbind", n_kernels=k, kernel_length=5)
     model = build_model(spec, seed=seed).eval()
     dd = to_device(two_motif_data(n=60, length=20, seed=seed), CPU, spec)
-    keep, stat = select_half(model, dd, "loss")
-    again, _ = select_half(model, dd, "loss")
+    keep, stat = select_half(model, dd, "loss").keep, select_half(model, dd, "loss").statistic
+    again = select_half(model, dd, "loss").keep
     assert len(keep) == k // 2 and np.all(np.diff(keep) > 0)
     assert keep.tolist() == again.tolist()
     assert stat.shape == (k,)
@@ -153,14 +157,14 @@ def test_greedy_keeps_exactly_half_deterministically(k, seed):
 def test_masked_kernels_go_first(data):
     _, model = hand_built_model()
     model.kernel_mask[2] = 0.0  # the unique motif is already pruned away
-    keep, _ = greedy_loss_selection(model, data, keep=2)
+    keep = greedy_loss_selection(model, data, keep=2).keep
     assert 2 not in keep
 
 
 def test_greedy_matches_exhaustive_search_on_the_planted_example(data):
     """On the hand-built model, greedy elimination finds the best pair of all six."""
     _, model = hand_built_model(fit_on=data)
-    keep, _ = select_half(model, data, "loss")
+    keep = select_half(model, data, "loss").keep
     losses = {pair: model_loss(pruned_with_means(model, data, np.array(pair)), data)
               for pair in itertools.combinations(range(4), 2)}
     assert tuple(keep.tolist()) == min(losses, key=losses.get)
@@ -171,3 +175,13 @@ def test_one_class_only_is_refused(data):
     one_class = type(data)(data.tokens, torch.ones_like(data.labels))
     with pytest.raises(InputError, match="positives and negatives"):
         select_half(model, one_class, "loss")
+
+
+@given(st.integers(1, 200_000), st.integers(1, 512), st.integers(1, 64))
+@settings(max_examples=60, deadline=None)
+def test_evaluation_rows_are_an_even_spread_within_budget(n, alive, width):
+    from deepprune_cli.core import criteria
+
+    rows = criteria._evaluation_rows(n, alive, width).numpy()
+    assert len(rows) == min(n, max(criteria._MIN_EVAL_SEQUENCES, criteria._STEP_BUDGET // (alive * width)))
+    assert rows[0] == 0 and rows[-1] < n and np.all(np.diff(rows) >= 1)

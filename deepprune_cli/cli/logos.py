@@ -79,11 +79,14 @@ ORDERS = ("weight", "score", "kernel")
 @input_format_options
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all cores).")
 @seed_option
+@click.option("--allow-empty", is_flag=True,
+              help="When no kernel gives a motif, warn and write empty outputs (a MEME header, the kernel "
+              "table, header-only match tables) with exit 0 instead of failing (exit 1): for workflows.")
 @click.option("-q", "--quiet", is_flag=True, help="No table on stderr.")
 def command(
     model_path, seqs_path, output, table_path, png_dir, svg_dir, match_db, matches_path, match_thresh, match_by,
     truth_path, truth_out, truth_db, truth_thresh, truth_by, threshold, relative_to, trim_bits, min_sites, min_bits, order,
-    sites_from, fmt, genome, width, threads, seed, quiet,
+    sites_from, fmt, genome, width, threads, seed, allow_empty, quiet,
 ):  # fmt: skip
     """Turn MODEL's first-layer kernels into motifs, using SEQS to find their sites.
 
@@ -197,16 +200,19 @@ def command(
         hint = ""
         if any(r.reason.startswith("too few sites") for r in results):
             hint = "; try --relative-to observed or a lower --threshold" if relative_to == "possible" else "; try a lower --threshold"
-        raise DeeppruneError(
-            f"{rec.path}: no kernel gave a motif from {len(site_rows)} sequences of {seqs.source} ({reasons}{more}){hint}"
-        )
+        message = f"{rec.path}: no kernel gave a motif from {len(site_rows)} sequences of {seqs.source} ({reasons}{more}){hint}"
+        if not allow_empty:
+            raise DeeppruneError(message)
+        import warnings
+
+        warnings.warn(f"{message}; writing empty outputs (--allow-empty)")
     motifs = [r.to_motif(f"kernel{r.kernel_id}", f"rank{i + 1}") for i, r in enumerate(live)]
 
     # ---- comparisons
     if (database is not None or truth is not None) and not compare.tomtom_cache_is_warm() and not quiet:
         console().print("[dim]compiling the Tomtom kernels once (about a minute); later runs reuse the cache[/dim]")
     comparison = None
-    if database is not None:
+    if database is not None and motifs:
         comparison = compare.compare_motifs(motifs, database, background=background, seed=seed)
     truth_report = None
     if truth is not None:
@@ -217,11 +223,11 @@ def command(
 
     # ---- outputs (each written atomically)
     if out is not None or to_stdout:
-        write_meme(motifs, None if to_stdout else out, background)
+        write_meme(motifs, None if to_stdout else out, background, allow_empty=allow_empty)
     if table_path is not None:
         _write_table(table_path, results, live, comparison)
-    if comparison is not None:
-        compare.write_matches(comparison.matches(match_thresh, by=match_by), matches_path)
+    if database is not None:
+        compare.write_matches(comparison.matches(match_thresh, by=match_by) if comparison else [], matches_path)
     if truth_report is not None:
         compare.write_truth(truth_report, truth_out)
     if png_dir is not None or svg_dir is not None:

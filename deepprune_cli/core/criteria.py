@@ -9,10 +9,11 @@ Statistics come from the training split only. Each round keeps exactly half of t
 * ``score-weight``: the product of the two, i.e. about how much kernel j moves the logit between
   positives and negatives;
 * ``loss`` (default): greedy backward elimination by training loss. Kernels are removed one at a
-  time (a few at a time while many remain), each time the one whose removal raises the training
-  loss of the pruned, not yet fine-tuned model the least. A removed kernel's feature is replaced by
-  its training mean (folded into the next layer's bias by :func:`fold_removed_means`), so a kernel
-  counts by what it *distinguishes*, not by a constant offset the bias can absorb.
+  time (a sixteenth of them at a time while more than 64 remain), each time the one whose removal
+  raises the training loss of the pruned, not yet fine-tuned model the least. A removed kernel's
+  feature is replaced by its training mean (folded into the next layer's bias by
+  :func:`fold_removed_means`), so a kernel counts by what it *distinguishes*, not by a constant
+  offset the bias can absorb.
 
 The three per-kernel criteria of Luo et al. (2019) rank every kernel on its own, so two kernels
 that learned the same motif both rank high and a motif only one kernel learned can fall out: on
@@ -24,6 +25,7 @@ stays (``benchmarks/bench_prune_sim.py`` compares the criteria).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,6 +40,11 @@ CRITERIA = ("loss", "score-weight", "weight", "score")
 DEFAULT_CRITERION = "loss"
 #: Candidate evaluations are batched so that one batch holds at most this many numbers.
 _EVAL_BUDGET = 1 << 24
+#: The loss criterion judges kernels on an evenly spaced subset of the training split small enough
+#: that one elimination step (every candidate, every sequence, every unit of the next layer) stays
+#: under this many numbers, but never on fewer than _MIN_EVAL_SEQUENCES (or all, if fewer).
+_STEP_BUDGET = 1 << 25
+_MIN_EVAL_SEQUENCES = 8192
 
 
 def _kernel_weight_magnitude(model: MotifCNN) -> np.ndarray:
@@ -60,14 +67,14 @@ def _positive_mask(data: DeviceData) -> torch.Tensor:
     return pos
 
 
-def _activations(model: MotifCNN, data: DeviceData, batch_size: int) -> torch.Tensor:
-    """u: float64 (N, K) global-max activations of every kernel on ``data``, masked kernels zero."""
+def _activations(model: MotifCNN, data: DeviceData, batch_size: int, dtype=torch.float64) -> torch.Tensor:
+    """u: (N, K) global-max activations of every kernel on ``data``, masked kernels zero."""
     model.eval()
     with torch.inference_mode():
-        parts = [model.kernel_activations(data.tokens[i : i + batch_size]).double()
+        parts = [model.kernel_activations(data.tokens[i : i + batch_size]).to(dtype)
                  for i in range(0, len(data), batch_size)]
-    u = torch.cat(parts) if parts else torch.zeros(0, model.n_kernels, dtype=torch.float64, device=data.tokens.device)
-    return u * model.kernel_mask.detach().double()
+    u = torch.cat(parts) if parts else torch.zeros(0, model.n_kernels, dtype=dtype, device=data.tokens.device)
+    return u * model.kernel_mask.detach().to(dtype)
 
 
 def _kernel_score_difference(model: MotifCNN, data: DeviceData, batch_size: int) -> np.ndarray:
@@ -109,26 +116,22 @@ class _Head:
     """The layers after the pooled first layer, split at the first linear map.
 
     ``first``: the linear layer reading the K kernel features (the output layer for ``deepbind``);
-    ``rest(pre)``: everything after it, (n, H) pre-activations -> (n, C) logits. Float64 copies in
+    ``rest(pre)``: everything after it, (n, H) pre-activations -> (n, C) logits. Float32 copies in
     eval mode, so the model itself is untouched.
     """
 
     def __init__(self, model: MotifCNN, device: torch.device):
         if not model.spec.kernel_strands:
             raise InputError(f"the loss criterion needs a first layer with global max pooling ({model.spec.name})")
-        layers = copy.deepcopy(nn.ModuleList([model.dense, model.out])).to(device).double().eval()
+        layers = copy.deepcopy(nn.ModuleList([model.dense, model.out])).to(device).float().eval()
         dense, out = layers[0], layers[1]
         if len(dense):
             self.first = dense[0][0]
-            tail = nn.Sequential(*list(dense[0])[1:], *list(dense)[1:], out)
+            self.rest = nn.Sequential(*list(dense[0])[1:], *list(dense)[1:], out)
         else:
-            self.first, tail = out, nn.Identity()
-        self.tail = tail
+            self.first, self.rest = out, nn.Identity()
         self.weight = self.first.weight.detach()  # (H, K)
         self.bias = self.first.bias.detach()  # (H,)
-
-    def rest(self, pre: torch.Tensor) -> torch.Tensor:
-        return self.tail(pre)
 
 
 def _candidate_losses(head: _Head, pre: torch.Tensor, deviation: torch.Tensor, candidates: torch.Tensor,
@@ -147,89 +150,103 @@ def _candidate_losses(head: _Head, pre: torch.Tensor, deviation: torch.Tensor, c
         shifted = pre[None] - deviation[:, c].T[:, :, None] * head.weight[:, c].T[:, None, :]  # (c, N, H)
         logits = head.rest(shifted.reshape(-1, H)).reshape(len(c), N, -1)
         loss = F.binary_cross_entropy_with_logits(logits, labels.expand(len(c), -1, -1), reduction="none")
-        out.append(loss.mean(dim=(1, 2)))
+        out.append(loss.mean(dim=(1, 2)).double())
     return torch.cat(out)
 
 
-def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int,
-                          batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def _evaluation_rows(n: int, n_alive: int, width: int) -> torch.Tensor:
+    """Evenly spaced row indices of the training split the loss criterion is computed on."""
+    n_eval = min(n, max(_MIN_EVAL_SEQUENCES, _STEP_BUDGET // max(1, n_alive * width)))
+    return torch.div(torch.arange(n_eval, dtype=torch.int64) * n, n_eval, rounding_mode="floor")
+
+
+@dataclass
+class Selection:
+    """One round's choice.
+
+    Attributes:
+        keep: int64 (K // 2,) physical kernel indices kept, ascending.
+        statistic: float64 (K,) the criterion's value per kernel (larger = more important).
+        means: float64 (K,) mean training activation per kernel (``loss`` only: what
+            :func:`fold_removed_means` folds into the next layer), else None.
+    """
+
+    keep: np.ndarray
+    statistic: np.ndarray
+    means: torch.Tensor | None = None
+
+
+def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_size: int = 2048) -> Selection:
     """Keep ``keep`` kernels by greedy backward elimination on the training loss.
 
     While more than ``keep`` kernels remain, remove the ``r`` whose removal (feature replaced by its
-    training mean) raises the loss least, ``r = max(1, remaining // 32)`` but never past ``keep``:
-    one at a time once 64 or fewer remain, so a kernel's twin is always gone or kept before the
-    kernel is judged. Already masked kernels go first.
+    training mean) raises the loss least: ``r = remaining // 16`` (never past ``keep``) while more
+    than 64 remain, then one at a time, so among the last 64 a kernel's twin is always gone or kept
+    before the kernel itself is judged. Already masked kernels go first. The loss is computed on all of the
+    training split, or on an evenly spaced subset of it (at least 8,192 sequences) when the
+    split times the kernels times the next layer's width would make a step too costly.
 
-    Returns:
-        keep: int64 (keep,) physical kernel indices, ascending.
-        statistic: float64 (K,): for a removed kernel, the loss increase its removal caused; for a
-            kept one, the increase its removal from the kept set would cause. Masked kernels: 0.
+    The returned statistic is, for a removed kernel, the loss increase its removal caused; for a
+    kept one, the increase its removal from the kept set would cause; 0 for masked kernels.
     """
     device = data.tokens.device
     _positive_mask(data)
     head = _Head(model, device)
-    u = _activations(model, data, batch_size)  # (N, K)
-    labels = data.labels.double()
-    mean = u.mean(dim=0)
-    deviation = u - mean
+    u_all = _activations(model, data, batch_size)  # (N, K) float64
+    means = u_all.mean(dim=0)
     K = model.n_kernels
     alive = [j for j in range(K) if float(model.kernel_mask[j]) > 0]
+    rows = _evaluation_rows(len(data), max(1, len(alive)), head.weight.shape[0]).to(device)
+    u = u_all[rows].float()
+    labels = data.labels[rows].float()
+    mean32 = means.float()
+    deviation = u - mean32
     statistic = np.zeros(K)
     current = u.clone()  # masked kernels are already zero in u
     if len(alive) < keep:  # fewer active kernels than asked for: fill up with the lowest masked ones
         alive = sorted(alive + [j for j in range(K) if j not in set(alive)][: keep - len(alive)])
 
-    def losses_now(cands: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def costs(cands: list[int]) -> np.ndarray:
         pre = current @ head.weight.T + head.bias
-        base = F.binary_cross_entropy_with_logits(head.rest(pre), labels)
-        return _candidate_losses(head, pre, deviation, torch.tensor(cands, device=device), labels), base
+        base = F.binary_cross_entropy_with_logits(head.rest(pre), labels).double()
+        return (_candidate_losses(head, pre, deviation, torch.tensor(cands, device=device), labels) - base).cpu().numpy()
 
     with torch.inference_mode():
         while len(alive) > keep:
-            losses, base = losses_now(alive)
-            r = max(1, min(len(alive) - keep, len(alive) // 32))
-            cost = (losses - base).cpu().numpy()
+            cost = costs(alive)
+            r = 1 if len(alive) <= 64 else min(len(alive) - keep, len(alive) // 16)
             # Cheapest first; among equal costs the higher index goes first (the lower one stays).
             order = np.lexsort((-np.asarray(alive), cost))[:r]
             gone = [alive[i] for i in order]
             statistic[gone] = cost[order]
-            current[:, gone] = mean[gone]
+            current[:, gone] = mean32[gone]
             alive = [j for j in alive if j not in set(gone)]
         if alive:
-            losses, base = losses_now(alive)
-            statistic[alive] = (losses - base).cpu().numpy()
-    return np.asarray(sorted(alive), dtype=np.int64), statistic
+            statistic[alive] = costs(alive)
+    return Selection(np.asarray(sorted(alive), dtype=np.int64), statistic, means)
 
 
-def select_half(model: MotifCNN, data: DeviceData, criterion: str,
-                batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """One round's choice: (kept physical indices ascending (K // 2,), statistic float64 (K,))."""
+def select_half(model: MotifCNN, data: DeviceData, criterion: str, batch_size: int = 2048) -> Selection:
+    """One round's choice of ``K // 2`` kernels by ``criterion`` (see :class:`Selection`)."""
     if criterion == "loss":
         return greedy_loss_selection(model, data, max(1, model.n_kernels // 2), batch_size)
     stat = kernel_statistic(model, data, criterion, batch_size)
-    return keep_half(stat), stat
+    return Selection(keep_half(stat), stat)
 
 
-def removed_means(model: MotifCNN, data: DeviceData, keep: np.ndarray, batch_size: int = 2048) -> torch.Tensor:
-    """Mean training activation of every kernel *not* in ``keep``: float64 (K,), zero for kept ones."""
-    u = _activations(model, data, batch_size)
-    means = u.mean(dim=0)
-    means[torch.as_tensor(np.asarray(keep, dtype=np.int64), device=means.device)] = 0.0
-    return means
-
-
-def fold_removed_means(parent: MotifCNN, pruned: MotifCNN, means: torch.Tensor) -> None:
+def fold_removed_means(parent: MotifCNN, pruned: MotifCNN, selection: Selection) -> None:
     """Add the removed kernels' mean contribution to the bias of the layer reading the kernels.
 
-    ``pruned`` = ``select_kernels(parent, keep)``; ``means`` from :func:`removed_means` on
-    ``parent``. The pruned model then predicts as if each removed feature were held at its
-    training mean instead of zero (exactly so for ``deepbind``'s linear read-out), which is the
-    model the ``loss`` criterion judged.
+    ``pruned`` = ``select_kernels(parent, selection.keep)``. The pruned model then predicts as if
+    each removed feature were held at its training mean instead of zero (exactly so: the shift is
+    applied before any non-linearity), which is the model the ``loss`` criterion judged.
     """
     consumer, per_kernel = parent.first_consumer()
     target, _ = pruned.first_consumer()
-    if per_kernel != 1:
-        raise ValueError("folding needs a globally pooled first layer")
-    shift = consumer.weight.detach().double() @ means.to(consumer.weight.device)  # (H,)
+    if per_kernel != 1 or selection.means is None:
+        raise ValueError("folding needs a globally pooled first layer and the selection's means")
+    removed = selection.means.clone().to(consumer.weight.device)
+    removed[torch.as_tensor(selection.keep, device=removed.device)] = 0.0
+    shift = consumer.weight.detach().double() @ removed  # (H,)
     with torch.no_grad():
         target.bias.add_(shift.to(target.bias.dtype))

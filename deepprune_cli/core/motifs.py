@@ -320,7 +320,9 @@ def _fixed6(units: int) -> str:
     return f"{units // 1_000_000}.{units % 1_000_000:06d}"
 
 
-def format_meme(motifs: Iterable[Motif], background: Sequence[float] | np.ndarray | dict | None = None) -> str:
+def format_meme(
+    motifs: Iterable[Motif], background: Sequence[float] | np.ndarray | dict | None = None, allow_empty: bool = False
+) -> str:
     """MEME minimal format (version 4) text for ``motifs``.
 
     ``background`` is the A, C, G, T background written in the header (default uniform). Rows are
@@ -328,10 +330,11 @@ def format_meme(motifs: Iterable[Motif], background: Sequence[float] | np.ndarra
     by ``_`` (MEME splits the MOTIF line on white space).
 
     Raises:
-        ValueError: no motifs (a MEME file without a motif is unreadable by Tomtom and our reader).
+        ValueError: no motifs (a MEME file without a motif is unreadable by Tomtom and our reader),
+            unless ``allow_empty`` (then the header alone: a placeholder for workflows).
     """
     motifs = list(motifs)
-    if not motifs:
+    if not motifs and not allow_empty:
         raise ValueError("no motifs to write")
     bg_units = _micro_units(_as_background(background))
     out = [
@@ -358,10 +361,11 @@ def format_meme(motifs: Iterable[Motif], background: Sequence[float] | np.ndarra
 
 
 def write_meme(
-    motifs: Iterable[Motif], path: str | os.PathLike | None, background: Sequence[float] | np.ndarray | dict | None = None
+    motifs: Iterable[Motif], path: str | os.PathLike | None, background: Sequence[float] | np.ndarray | dict | None = None,
+    allow_empty: bool = False,
 ) -> None:
     """Write ``motifs`` to ``path`` atomically (``-``/``None`` for stdout); see :func:`format_meme`."""
-    text = format_meme(motifs, background)
+    text = format_meme(motifs, background, allow_empty)
     with atomic_output(path, "w") as fh:
         fh.write(text)
 

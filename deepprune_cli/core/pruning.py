@@ -41,9 +41,9 @@ from deepprune_cli.core.criteria import (  # noqa: F401  (re-exported: the crite
     CRITERIA,
     DEFAULT_CRITERION,
     fold_removed_means,
+    Selection,
     keep_half,
     kernel_statistic,
-    removed_means,
     select_half,
 )
 from deepprune_cli.core.errors import InputError
@@ -353,10 +353,11 @@ class PruneRun:
             loaded = self._load_stage(r, "inter")
             if loaded is None:
                 t0 = time.perf_counter()
-                keep, stat = select_half(model, self.train, o.criterion, o.train.eval_batch_size)
+                choice = select_half(model, self.train, o.criterion, o.train.eval_batch_size)
+                keep, stat = choice.keep, choice.statistic
                 pruned = select_kernels(model, keep)
-                if o.criterion == "loss":  # the pruned model the criterion judged: removed features at their mean
-                    fold_removed_means(model, pruned, removed_means(model, self.train, keep, o.train.eval_batch_size))
+                if choice.means is not None:  # the pruned model the criterion judged: removed features at their mean
+                    fold_removed_means(model, pruned, choice)
                 self._save_stage(r, "inter", pruned, [], time.perf_counter() - t0, self._metrics(pruned),
                                  {"prune": {"kept": keep.tolist(), "statistic": stat.tolist()}})
             else:
