@@ -115,7 +115,8 @@ def main() -> None:
         w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
         w.writeheader()
         for r in rows:
-            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+            w.writerow({k: (f"{v:.3g}" if k.endswith("_p") else f"{v:.6f}") if isinstance(v, float) else v
+                        for k, v in r.items()})
     from scipy.stats import wilcoxon
 
     dp = [r["deepprune"] for r in rows]
