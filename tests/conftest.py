@@ -42,3 +42,18 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *fragments: str) -> No
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+def ebox_fasta(path: Path, n: int = 160, length: int = 40, seed: int = 0) -> Path:
+    """Write ``n`` uniform random ``length``-bp positives, each with the E-box CACGTGAC somewhere."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n):
+        s = list(rng.choice(list("ACGT"), length))
+        p = rng.integers(0, length - 8)
+        s[p : p + 8] = list("CACGTGAC")
+        lines.append(f">p{i}\n{''.join(s)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

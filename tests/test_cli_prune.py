@@ -6,22 +6,11 @@ import json
 
 import pytest
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, ebox_fasta, run_cli
 
 
 def _fasta(tmp_path, n=160, length=40, seed=0):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    lines = []
-    for i in range(n):
-        s = list(rng.choice(list("ACGT"), length))
-        p = rng.integers(0, length - 8)
-        s[p : p + 8] = list("CACGTGAC")  # an E-box in every positive
-        lines.append(f">p{i}\n{''.join(s)}")
-    path = tmp_path / "pos.fa"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return ebox_fasta(tmp_path / "pos.fa", n, length, seed)
 
 
 FAST = ["--epochs", "3", "--patience", "2", "--kernel-length", "8", "--batch-size", "64"]

@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 from deepprune_cli.core.criteria import (
     fold_removed_means,
     greedy_loss_selection,
-    kernel_statistic,
-    keep_half,
     Selection,
     select_half,
 )

@@ -21,8 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from conftest import ebox_fasta
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -54,16 +55,6 @@ main(sys.argv[3:], prog_name="deepprune")
 """
 
 
-def _fasta(path: Path, n=400, length=60, seed=0) -> Path:
-    rng = np.random.default_rng(seed)
-    lines = []
-    for i in range(n):
-        s = list(rng.choice(list("ACGT"), length))
-        p = rng.integers(0, length - 8)
-        s[p : p + 8] = list("CACGTGAC")  # an E-box in every positive
-        lines.append(f">p{i}\n{''.join(s)}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 class Child:
@@ -147,7 +138,7 @@ def tree(directory: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def pos(tmp_path_factory) -> Path:
-    return _fasta(tmp_path_factory.mktemp("data") / "pos.fa")
+    return ebox_fasta(tmp_path_factory.mktemp("data") / "pos.fa", n=400, length=60)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -49,7 +49,7 @@ from deepprune_cli.core.criteria import (  # noqa: F401  (re-exported: the crite
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.models import ArchSpec, MotifCNN, build_model, select_kernels
 from deepprune_cli.core.store import dumps, load_model, save_model
-from deepprune_cli.core.training import DeviceData, TrainOptions, evaluate, fit, to_device
+from deepprune_cli.core.training import DeviceData, TrainOptions, evaluate, fit
 
 VARIANTS = ("initial", "deepprune", "inter", "baseline", "lottery")
 SUMMARY_COLUMNS = ("round", "kernels", "variant", "criterion", "epochs", "val_auroc", "test_auroc", "seconds")
