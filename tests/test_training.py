@@ -264,3 +264,10 @@ def test_cuda_training_and_grouped_seeds(rest):
     out = T.fit_many([M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=s) for s in (0, 1)], train, val,
                      T.TrainOptions(max_epochs=5), [0, 1], device=dev)  # fmt: skip
     assert len(out) == 2 and all(len(h) == 5 for _, h in out)
+
+
+def test_train_options_given_treats_none_as_the_default():
+    opts = T.TrainOptions.given(lr=None, max_epochs=None, patience=3, seed=7)
+    assert opts.lr == T.TrainOptions.lr and opts.max_epochs == T.TrainOptions.max_epochs
+    assert (opts.patience, opts.seed) == (3, 7)
+    assert T.TrainOptions.given(lr=0.01).lr == 0.01

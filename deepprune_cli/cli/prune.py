@@ -93,13 +93,7 @@ def command(
         lr_decay=lr_decay,
         baseline=baseline,
         lottery=lottery,
-        train=training.TrainOptions(
-            lr=lr if lr is not None else training.TrainOptions.lr,
-            batch_size=batch_size,
-            max_epochs=epochs if epochs is not None else training.TrainOptions.max_epochs,
-            patience=patience,
-            seed=seed,
-        ),
+        train=training.TrainOptions.given(lr=lr, batch_size=batch_size, max_epochs=epochs, patience=patience, seed=seed),
     )
     opts.validate()  # before reading any data: impossible sizes fail at once
     dev = training.resolve_device(device)

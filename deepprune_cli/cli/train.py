@@ -106,10 +106,10 @@ def command(
 
     dev = training.resolve_device(device)
     training.set_threads(threads)
-    opts = training.TrainOptions(
-        lr=lr if lr is not None else training.TrainOptions.lr,
+    opts = training.TrainOptions.given(
+        lr=lr,
         batch_size=batch_size,
-        max_epochs=epochs if epochs is not None else training.TrainOptions.max_epochs,
+        max_epochs=epochs,
         patience=patience,
         l1=l1,
         l2=l2,

@@ -67,21 +67,38 @@ def _positive_mask(data: DeviceData) -> torch.Tensor:
     return pos
 
 
-def _activations(model: MotifCNN, data: DeviceData, batch_size: int, dtype=torch.float64) -> torch.Tensor:
-    """u: (N, K) global-max activations of every kernel on ``data``, masked kernels zero."""
+def _activation_pass(model: MotifCNN, data: DeviceData, batch_size: int, groups: torch.Tensor,
+                     keep_rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One batched pass of the kernels' global-max activations u (masked kernels zero), streamed.
+
+    Args:
+        groups: bool (N, G) row membership of G groups (e.g. positives, negatives, all).
+        keep_rows: int64 ascending row indices whose activations are also returned.
+
+    Returns:
+        means: float64 (G, K) mean of u over each group; rows: float32 (len(keep_rows), K) or None.
+    """
+    mask = model.kernel_mask.detach().double()
+    sums = torch.zeros(groups.shape[1], model.n_kernels, dtype=torch.float64, device=data.tokens.device)
+    kept = []
     model.eval()
     with torch.inference_mode():
-        parts = [model.kernel_activations(data.tokens[i : i + batch_size]).to(dtype)
-                 for i in range(0, len(data), batch_size)]
-    u = torch.cat(parts) if parts else torch.zeros(0, model.n_kernels, dtype=dtype, device=data.tokens.device)
-    return u * model.kernel_mask.detach().to(dtype)
+        for i in range(0, len(data), batch_size):
+            u = model.kernel_activations(data.tokens[i : i + batch_size]).double() * mask  # (b, K)
+            sums += groups[i : i + batch_size].double().T @ u
+            if keep_rows is not None:
+                sel = keep_rows[(keep_rows >= i) & (keep_rows < i + len(u))] - i
+                kept.append(u[sel].float())
+    means = sums / groups.sum(dim=0).clamp(min=1).double()[:, None]
+    rows = None if keep_rows is None else (torch.cat(kept) if kept else torch.zeros(0, model.n_kernels))
+    return means, rows
 
 
 def _kernel_score_difference(model: MotifCNN, data: DeviceData, batch_size: int) -> np.ndarray:
     """|mean u_j over positives - mean u_j over negatives| per kernel (K,) on ``data``."""
     pos = _positive_mask(data)
-    u = _activations(model, data, batch_size)
-    return (u[pos].mean(dim=0) - u[~pos].mean(dim=0)).abs().cpu().numpy()
+    means, _ = _activation_pass(model, data, batch_size, torch.stack([pos, ~pos], dim=1))
+    return (means[0] - means[1]).abs().cpu().numpy()
 
 
 def kernel_statistic(model: MotifCNN, data: DeviceData, criterion: str, batch_size: int = 2048) -> np.ndarray:
@@ -182,9 +199,10 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
     While more than ``keep`` kernels remain, remove the ``r`` whose removal (feature replaced by its
     training mean) raises the loss least: ``r = remaining // 16`` (never past ``keep``) while more
     than 64 remain, then one at a time, so among the last 64 a kernel's twin is always gone or kept
-    before the kernel itself is judged. Already masked kernels go first. The loss is computed on all of the
-    training split, or on an evenly spaced subset of it (at least 8,192 sequences) when the
-    split times the kernels times the next layer's width would make a step too costly.
+    before the kernel itself is judged. Already masked kernels go first. The loss is computed on
+    all of the training split, or on an evenly spaced subset of it (at least 8,192 sequences) when
+    the split times the kernels times the next layer's width would make a step too costly; the
+    means come from the whole split, streamed, so memory never holds an (N, K) matrix.
 
     The returned statistic is, for a removed kernel, the loss increase its removal caused; for a
     kept one, the increase its removal from the kept set would cause; 0 for masked kernels.
@@ -192,12 +210,12 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
     device = data.tokens.device
     _positive_mask(data)
     head = _Head(model, device)
-    u_all = _activations(model, data, batch_size)  # (N, K) float64
-    means = u_all.mean(dim=0)
     K = model.n_kernels
     alive = [j for j in range(K) if float(model.kernel_mask[j]) > 0]
     rows = _evaluation_rows(len(data), max(1, len(alive)), head.weight.shape[0]).to(device)
-    u = u_all[rows].float()
+    everyone = torch.ones(len(data), 1, dtype=torch.bool, device=device)
+    means, u = _activation_pass(model, data, batch_size, everyone, keep_rows=rows)  # (1, K), (n_eval, K)
+    means = means[0]
     labels = data.labels[rows].float()
     mean32 = means.float()
     deviation = u - mean32

@@ -69,6 +69,11 @@ class TrainOptions:
         if self.l1 < 0 or self.l2 < 0:
             raise InputError("--l1 and --l2 must not be negative")
 
+    @classmethod
+    def given(cls, **options) -> "TrainOptions":
+        """Options from keyword arguments where ``None`` means "the default" (as CLI options pass them)."""
+        return cls(**{k: v for k, v in options.items() if v is not None})
+
     def to_dict(self) -> dict:
         return asdict(self)
 
