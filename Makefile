@@ -11,7 +11,7 @@ STAMP := $(VENV)/.deepprune-installed
 install: $(STAMP)
 
 # torch is installed first and pinned (constraints.txt) so nothing pulls the CUDA wheels.
-$(STAMP): setup.cfg setup.py constraints.txt
+$(STAMP): setup.cfg setup.py constraints.txt deepprune_cli/__init__.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0

@@ -4,4 +4,4 @@ The command-line tool lives in :mod:`deepprune_cli.cli`; the library it drives l
 :mod:`deepprune_cli.core` and is usable from Python without Click.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

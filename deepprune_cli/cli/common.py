@@ -56,11 +56,26 @@ def read_input(path, fmt="auto", genome=None, width=None):
     return read_sequences(path, fmt=fmt, genome=genome, width=width)
 
 
+# Width for logs that land in a file or pipe: rich would wrap at 80 columns and split log lines
+# mid-phrase; tables this wide still fit, and grep sees each message on one line.
+LOG_FILE_WIDTH = 160
+
+
 def console():
-    """A rich console on stderr, for progress and tables (stdout carries data only)."""
+    """A rich console on stderr, for progress and tables (stdout carries data only).
+
+    On a terminal it follows the terminal's width. When stderr is a file or a pipe (workflow logs)
+    messages are never wrapped and tables are laid out ``LOG_FILE_WIDTH`` wide, unless ``COLUMNS``
+    says otherwise.
+    """
+    import os
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=True)
+    if sys.stderr.isatty() or os.environ.get("COLUMNS"):
+        return Console(stderr=True)
+    return Console(stderr=True, width=LOG_FILE_WIDTH, soft_wrap=True)
 
 
 class Terminated(BaseException):

@@ -15,6 +15,7 @@ unwinds and every atomic writer removes its temporary file or directory before t
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import signal
 import sys
 import threading

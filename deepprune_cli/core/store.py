@@ -301,4 +301,5 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", conv
 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a directory holding a model's ``config.json`` (not yet validated)."""
     return (Path(path) / CONFIG).is_file()

@@ -1,0 +1,86 @@
+"""deepprune's library: everything the command-line tool does, as plain Python.
+
+No Click, no printing, no ``sys.exit``: functions return values and raise
+:class:`~deepprune_cli.core.errors.DeeppruneError` subclasses for bad input. The names below are the
+public API; each lives in the module that owns its idea and is imported only when first used, so
+``import deepprune_cli.core`` is instant and pulls in neither torch nor numba nor matplotlib::
+
+    from deepprune_cli.core import read_sequences, shuffle_set, prepare_training, PruneRun
+    from deepprune_cli.core import training, models        # whole modules work too
+
+Modules, one idea each:
+
+========== ==============================================================================
+sequences  FASTA / DeepBind ``.seq`` / Zeng ``.data`` / BED+genome readers; uint8 tokens
+shuffle    exact uniform k-let shuffles
+motifs     the :class:`Motif` type, MEME read/write, bundled JASPAR collections
+simulate   simulated datasets with planted motifs and their exact Bayes-optimal scores
+datasets   labelled training data: shuffled negatives, validation split
+prepare    the whole input side of ``train``/``prune`` in one call
+models     architectures (DeepBind, Zeng et al., Koo & Eddy) and :class:`MotifCNN`
+training   the fit loop with early stopping, prediction, devices and threads
+criteria   which kernels to keep when pruning (``loss``, ``weight``, ``score``, ``score-weight``)
+pruning    the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv``
+interpret  first-layer kernels -> position probability matrices
+compare    Tomtom-style motif comparison (p/E/q-values) and recovery of true motifs
+metrics    AUROC / AUPRC per output
+plots      sequence logos and figures (deterministic bytes)
+store      model directories: ``config.json``, weights, ``history.tsv``, ``metrics.json``
+atomic     all-or-nothing writes of files and directories
+errors     the exceptions the library raises for bad input
+========== ==============================================================================
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Public name -> the module (under deepprune_cli.core) that defines it.
+_EXPORTS = {
+    "sequences": (
+        "SequenceSet", "read_sequences", "read_fasta", "read_bed", "write_fasta", "format_fasta",
+        "encode", "decode", "reverse_complement", "one_hot",
+    ),
+    "shuffle": ("shuffle_set", "shuffle_tokens", "klet_counts"),
+    "motifs": ("Motif", "read_meme", "parse_meme", "write_meme", "format_meme", "load_motifs"),
+    "simulate": (
+        "SimulationDesign", "SimulatedDataset", "make_design", "write_dataset", "bayes_optimal_scores",
+        "PRESETS",
+    ),
+    "datasets": ("TrainingData", "make_training_data", "split_validation"),
+    "prepare": ("PreparedData", "prepare_training"),
+    "models": ("ArchSpec", "ARCHITECTURES", "arch_spec", "build_model", "MotifCNN", "select_kernels"),
+    "training": ("TrainOptions", "fit", "fit_many", "predict", "kernel_activations"),
+    "criteria": ("CRITERIA", "DEFAULT_CRITERION", "Selection", "select_half"),
+    "pruning": ("PruneOptions", "PruneRun", "StageResult", "read_summary"),
+    "interpret": ("KernelMotif", "kernel_ppms", "first_layer_filters"),
+    "compare": ("Comparison", "Match", "compare_motifs", "match_truth", "load_target_database"),
+    "metrics": ("auroc", "auprc"),
+    "plots": ("save_logo", "save_logos", "plot_auroc_vs_kernels"),
+    "store": ("ModelRecord", "save_model", "load_model", "is_model_dir"),
+    "atomic": ("atomic_output", "atomic_directory"),
+    "errors": ("DeeppruneError", "InputError", "ModelDirError", "DeeppruneWarning"),
+}  # fmt: skip
+
+# A name never repeats a module's name: importing a submodule sets it as an attribute of this
+# package, which would shadow the exported function (so ``simulate.simulate`` stays in its module).
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+MODULES = tuple(_EXPORTS)
+
+__all__ = [*MODULES, *_HOME]
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first use (PEP 562), keeping this package's import free."""
+    if name in _HOME:
+        value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    elif name in _EXPORTS:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
