@@ -24,6 +24,7 @@ pruning    the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv`
 interpret  first-layer kernels -> position probability matrices
 compare    Tomtom-style motif comparison (p/E/q-values) and recovery of true motifs
 metrics    AUROC / AUPRC per output
+evaluation models on labelled data, records, paired comparisons across data sets (Wilcoxon)
 plots      sequence logos and figures (deterministic bytes)
 store      model directories: ``config.json``, weights, ``history.tsv``, ``metrics.json``
 atomic     all-or-nothing writes of files and directories
@@ -56,6 +57,7 @@ _EXPORTS = {
     "interpret": ("KernelMotif", "kernel_ppms", "first_layer_filters"),
     "compare": ("Comparison", "Match", "compare_motifs", "match_truth", "load_target_database"),
     "metrics": ("auroc", "auprc"),
+    "evaluation": ("cross_jobs", "read_pairs", "evaluate_pairs", "paired_comparison", "auroc_series"),
     "plots": ("save_logo", "save_logos", "plot_auroc_vs_kernels"),
     "store": ("ModelRecord", "save_model", "load_model", "is_model_dir"),
     "atomic": ("atomic_output", "atomic_directory"),
