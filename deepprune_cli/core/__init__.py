@@ -26,6 +26,7 @@ compare    Tomtom-style motif comparison (p/E/q-values) and recovery of true mot
 metrics    AUROC / AUPRC per output
 evaluation models on labelled data, records, paired comparisons across data sets (Wilcoxon)
 plots      sequence logos and figures (deterministic bytes)
+report     one self-contained HTML page for runs and models
 store      model directories: ``config.json``, weights, ``history.tsv``, ``metrics.json``
 atomic     all-or-nothing writes of files and directories
 errors     the exceptions the library raises for bad input
@@ -59,6 +60,7 @@ _EXPORTS = {
     "metrics": ("auroc", "auprc"),
     "evaluation": ("cross_jobs", "read_pairs", "evaluate_pairs", "paired_comparison", "auroc_series"),
     "plots": ("save_logo", "save_logos", "plot_auroc_vs_kernels"),
+    "report": ("RunData", "load_run", "build_report", "write_report"),
     "store": ("ModelRecord", "save_model", "load_model", "is_model_dir"),
     "atomic": ("atomic_output", "atomic_directory"),
     "errors": ("DeeppruneError", "InputError", "ModelDirError", "DeeppruneWarning"),

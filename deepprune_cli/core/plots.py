@@ -51,14 +51,20 @@ _METADATA = {
 SVG_HASHSALT = "deepprune"  # SVG element ids are hashes salted with this (matplotlib: a random uuid)
 
 
-def _save(fig, path: str | os.PathLike, fmt: str | None, dpi: int = 150) -> Path:
-    """Write ``fig`` atomically, byte-identical for identical figures (no date, version or random id)."""
+def _write_figure(fig, fh, fmt: str, dpi: int = 150) -> None:
+    """Render ``fig`` to a binary stream, byte-identical for identical figures (no date, version or random id)."""
     import matplotlib
 
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_METADATA[fmt])
+
+
+def _save(fig, path: str | os.PathLike, fmt: str | None, dpi: int = 150) -> Path:
+    """Write ``fig`` atomically (see :func:`_write_figure`)."""
     path = Path(path)
     fmt = _format(path, fmt)
-    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}), atomic_output(path, "wb") as fh:
-        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_METADATA[fmt])
+    with atomic_output(path, "wb") as fh:
+        _write_figure(fig, fh, fmt, dpi)
     return path
 
 
@@ -102,11 +108,23 @@ def save_logo(
     motif: Motif, path: str | os.PathLike, background=None, fmt: str | None = None, title: str | None = None
 ) -> Path:
     """One motif's logo (bits) to ``path``, written atomically."""
+    return _save(_logo_figure(motif, background, title), path, fmt)
+
+
+def _logo_figure(motif: Motif, background=None, title: str | None = None):
     Figure = _matplotlib()
     fig = Figure(figsize=(max(3.0, 0.35 * motif.width + 1.0), 2.0))
-    ax = fig.add_subplot(1, 1, 1)
-    draw_logo(ax, motif.probs, background, title if title is not None else _motif_title(motif))
-    return _save(fig, path, fmt)
+    draw_logo(fig.add_subplot(1, 1, 1), motif.probs, background, title if title is not None else _motif_title(motif))
+    return fig
+
+
+def logo_png(motif: Motif, background=None, title: str | None = None, dpi: int = 100) -> bytes:
+    """One motif's logo (bits) as PNG bytes, e.g. to embed in a page; same bytes for the same motif."""
+    import io
+
+    buf = io.BytesIO()
+    _write_figure(_logo_figure(motif, background, title), buf, "png", dpi)
+    return buf.getvalue()
 
 
 def logo_filename(motif: Motif, fmt: str = "png") -> str:
