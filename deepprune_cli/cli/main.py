@@ -35,6 +35,7 @@ SUBCOMMANDS = {
     "prune": "prune",
     "evaluate": "evaluate",
     "logos": "logos",
+    "predict": "predict",
 }
 
 # Signals the CLI's handler turned into exceptions in this process: (signal number, monotonic time).
