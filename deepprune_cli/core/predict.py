@@ -93,16 +93,33 @@ def kernel_best(model: MotifCNN, tokens: np.ndarray) -> tuple[np.ndarray, np.nda
     weight, bias = first_layer_filters(model)
     active = active_kernels(model)
     c0 = model.spec.convs[0]
+    W = weight.shape[2]
+    L = tokens.shape[1]
+    if c0.padding == "valid" and model.bn1 is None and _fused_ok():
+        # the compiled scan the model itself runs on CPU: each record on its own, exactly, so a
+        # record's numbers never depend on the chunk it came in
+        from deepprune_cli.core.models import _GROUP, _numba_kernels
+
+        build, forward, _ = _numba_kernels()
+        w = np.ascontiguousarray(weight[active], dtype=np.float32)
+        table = build(w, model.spec.both_strands, _GROUP)
+        b = np.ascontiguousarray(bias[active], dtype=np.float32)
+        values, start, strand = forward(np.ascontiguousarray(tokens), table, _GROUP, W, len(active), b, False)
+        return values, start.astype(np.int64), strand.astype(bool)
     values, pos, minus = max_activations(
         weight[active], bias[active], tokens, both_strands=model.spec.both_strands, padding=c0.padding
     )
-    W = weight.shape[2]
     left = (W - 1) // 2 if c0.padding == "same" else 0
-    L = tokens.shape[1]
     # positions are in the padded strand that won; the reverse strand's window q covers the
     # forward bases [L - q - W, L - q)
     start = np.where(minus, L - (pos - left) - W, pos - left)
     return values, start.astype(np.int64), minus
+
+
+def _fused_ok() -> bool:
+    from deepprune_cli.core.models import numba_available
+
+    return numba_available()
 
 
 def active_kernels(model: MotifCNN) -> np.ndarray:
