@@ -36,6 +36,7 @@ SUBCOMMANDS = {
     "evaluate": "evaluate",
     "logos": "logos",
     "predict": "predict",
+    "scan": "scan",
 }
 
 # Signals the CLI's handler turned into exceptions in this process: (signal number, monotonic time).
