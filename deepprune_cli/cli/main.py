@@ -37,6 +37,7 @@ SUBCOMMANDS = {
     "logos": "logos",
     "predict": "predict",
     "scan": "scan",
+    "mutate": "mutate",
 }
 
 # Signals the CLI's handler turned into exceptions in this process: (signal number, monotonic time).
