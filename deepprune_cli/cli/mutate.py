@@ -81,11 +81,12 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
                                            progress=progress.update)  # fmt: skip
         if not quiet:
             for note in counts.notes:
-                con.print(note)
+                con.print(note, soft_wrap=True)
             con.print(
                 f"scored {counts.scored:,} SNVs in {window}-bp windows; skipped {counts.skipped:,}: "
                 f"{counts.indels:,} indels, {counts.multiallelic:,} multi-allelic, "
-                f"{counts.off_edge:,} too near a chromosome end, {counts.other:,} other (ALT '.', '*' or symbolic)"
+                f"{counts.off_edge:,} too near a chromosome end, {counts.other:,} other (ALT '.', '*' or symbolic)",
+                soft_wrap=True,
             )
         return
 
@@ -120,4 +121,4 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
                                     title=f"{m.id}  logit {m.ref[output_index]:.3g}")  # fmt: skip
     if not quiet:
         con.print(f"mapped {len(found):,} records" + ("" if output == "-" else f" -> {output}")
-                  + ("" if png_dir is None else f", figures in {png_dir}/"))  # fmt: skip
+                  + ("" if png_dir is None else f", figures in {png_dir}/"), soft_wrap=True)  # fmt: skip

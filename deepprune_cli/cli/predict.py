@@ -52,4 +52,4 @@ def command(model_path, input_path, output, kernels, batch_size, fmt, genome, wi
             rec.model, chunks, fh, device=dev, batch_size=batch_size, kernels=kernels, progress=progress.update
         )
     if not quiet:
-        con.print(f"scored {n:,} records" + ("" if output == "-" else f" -> {output}"))
+        con.print(f"scored {n:,} records" + ("" if output == "-" else f" -> {output}"), soft_wrap=True)

@@ -69,4 +69,4 @@ def command(model_path, input_path, output, pvalue, min_activation, background, 
     with atomic_output(output, "w") as fh:
         table.write_bed(fh, header=header)
     if not quiet:
-        con.print(f"{len(table):,} hits of {scanner.n_kernels} kernels" + ("" if output == "-" else f" -> {output}"))
+        con.print(f"{len(table):,} hits of {scanner.n_kernels} kernels" + ("" if output == "-" else f" -> {output}"), soft_wrap=True)
