@@ -39,3 +39,13 @@ def random_seq(rng, length: int) -> str:
 
 def plant(seq: str, site: str, pos: int) -> str:
     return seq[:pos] + site + seq[pos + len(site) :]
+
+
+def run_all(*commands):
+    """Run several CLI invocations (each a tuple of arguments) concurrently; results in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import run_cli
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(lambda args: run_cli(*args), commands))

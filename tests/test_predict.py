@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_error, run_cli
-from modelkit import EBOX, EBOX_RC, ebox_model, plant, random_seq
+from modelkit import EBOX, EBOX_RC, ebox_model, plant, random_seq, run_all
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +79,10 @@ def test_cli_formats_stdin_gzip_bed_and_identical_reruns(model_dir, tmp_path):
     gz = tmp_path / "a.fa.gz"
     gz.write_bytes(gzip.compress(fa.read_bytes()))
     out1, out2 = tmp_path / "s1.tsv", tmp_path / "s2.tsv"
-    p1 = run_cli("predict", model_dir, fa, "-o", out1, "--kernels", "--device", "cpu")
-    p2 = run_cli("predict", model_dir, gz, "-o", out2, "--kernels", "-q", "--threads", "1")
+    p1, p2 = run_all(
+        ("predict", model_dir, fa, "-o", out1, "--kernels", "--device", "cpu"),
+        ("predict", model_dir, gz, "-o", out2, "--kernels", "-q", "--threads", "1"),
+    )
     p3 = run_cli("predict", model_dir, "-", "--kernels", "-q", input=fa.read_bytes())
     assert p1.returncode == p2.returncode == p3.returncode == 0, p1.stderr_text + p2.stderr_text + p3.stderr_text
     assert out1.read_bytes() == out2.read_bytes() == p3.stdout
@@ -106,15 +108,21 @@ def test_bad_inputs_one_line_no_output(model_dir, tmp_path):
     flat = tmp_path / "flat"
     save_model(flat, ebox_model("1layer_local_win3", n_kernels=4, seq_len=40))
     fa50 = _fasta(tmp_path / "b.fa", [random_seq(rng, 50) for _ in range(5)])
-    out = tmp_path / "o.tsv"
-    assert_clean_error(run_cli("predict", flat, fa50, "-o", out), "built for 40 bp")
     short = _fasta(tmp_path / "s.fa", [random_seq(rng, 40), "ACGTA"])
-    assert_clean_error(run_cli("predict", model_dir, short, "-o", out), "record 'r1' is 5 bp", "kernels are 8 bp")
     # a truncated gzip stream found after the first chunks were scored: nothing under the final name
     big = _fasta(tmp_path / "big.fa", [random_seq(rng, 101) for _ in range(45000)])
-    data = gzip.compress(big.read_bytes())
+    data = gzip.compress(big.read_bytes(), compresslevel=1)
     trunc = tmp_path / "t.fa.gz"
     trunc.write_bytes(data[: len(data) * 3 // 4])
-    assert_clean_error(run_cli("predict", model_dir, trunc, "-o", out), "truncated gzip")
+    out = tmp_path / "o.tsv"
+    flat_p, short_p, trunc_p, nope_p = run_all(
+        ("predict", flat, fa50, "-o", out),
+        ("predict", model_dir, short, "-o", out),
+        ("predict", model_dir, trunc, "-o", out),
+        ("predict", tmp_path / "nope", fa50),
+    )
+    assert_clean_error(flat_p, "built for 40 bp")
+    assert_clean_error(short_p, "record 'r1' is 5 bp", "kernels are 8 bp")
+    assert_clean_error(trunc_p, "truncated gzip")
+    assert_clean_error(nope_p, "no such model directory")
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".o.tsv")]
-    assert_clean_error(run_cli("predict", tmp_path / "nope", fa50), "no such model directory")

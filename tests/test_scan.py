@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_clean_error, run_cli
-from modelkit import EBOX, EBOX_RC, ebox_model, plant, random_seq
+from modelkit import EBOX, EBOX_RC, ebox_model, plant, random_seq, run_all
 
 COMP = str.maketrans("ACGT", "TGCA")
 
@@ -116,7 +116,12 @@ def test_scan_bad_inputs(model_dir, tmp_path):
     fa = tmp_path / "a.fa"
     fa.write_text(">a\nACGTACGTACGT\n>b\nACG\n")
     out = tmp_path / "h.bed"
-    assert_clean_error(run_cli("scan", model_dir, fa, "-o", out, "--pvalue", "1e-3", "--min-activation", "1"), "exactly one threshold")
-    assert_clean_error(run_cli("scan", model_dir, fa, "-o", out), "record 'b' is 3 bp")
-    assert_clean_error(run_cli("scan", model_dir, fa, "-o", out, "--background", "1,2,3"), "--background")
+    both, short, bg = run_all(
+        ("scan", model_dir, fa, "-o", out, "--pvalue", "1e-3", "--min-activation", "1"),
+        ("scan", model_dir, fa, "-o", out),
+        ("scan", model_dir, fa, "-o", out, "--background", "1,2,3"),
+    )
+    assert_clean_error(both, "exactly one threshold")
+    assert_clean_error(short, "record 'b' is 3 bp")
+    assert_clean_error(bg, "--background")
     assert not out.exists()
