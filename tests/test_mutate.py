@@ -113,3 +113,17 @@ def test_vcf_snvs_scored_others_skipped_and_counted(model_dir, tmp_path):
     assert_clean_error(p2, "line 3", "disagrees with the genome")
     assert_clean_error(p3, "--vcf needs --genome")
     assert not (tmp_path / "b.tsv").exists()
+
+
+def test_long_records_are_mapped_in_blocks(monkeypatch):
+    """Mutants are built a block of positions at a time; the map does not depend on the block size."""
+    from deepprune_cli.core import mutate
+    from deepprune_cli.core.sequences import encode
+
+    model = ebox_model()
+    tok = encode(plant(random_seq(np.random.default_rng(5), 90), EBOX, 40))
+    whole = mutate.mutation_map(model, tok)[1]
+    monkeypatch.setattr(mutate, "_MUTANT_BYTES", 4 * 90 * 7)  # 7 positions per block
+    blocks = mutate.mutation_map(model, tok)[1]
+    assert np.array_equal(whole, blocks)
+    assert whole[40:48].min() < -3.9  # the site's bases matter

@@ -36,13 +36,19 @@ def logits(model: MotifCNN, tokens: np.ndarray, device=None, batch_size: int = 4
     return torch.cat(parts).float().cpu().numpy()
 
 
-def mutants(tokens: np.ndarray) -> np.ndarray:
-    """All single-base substitutions of ``tokens`` uint8 ``(L,)``: uint8 ``(L * 4, L)``, row
-    ``4 * p + b`` has base ``b`` at position ``p`` (the reference itself where ``b`` is the
-    reference base)."""
+#: bytes of mutant tokens built at once (a 10-kb record has 40,000 mutants of 10 kb each)
+_MUTANT_BYTES = 64 * 2**20
+
+
+def mutants(tokens: np.ndarray, first: int = 0, end: int | None = None) -> np.ndarray:
+    """Single-base substitutions of ``tokens`` uint8 ``(L,)`` at positions ``first..end-1``:
+    uint8 ``((end - first) * 4, L)``, row ``4 * (p - first) + b`` has base ``b`` at position
+    ``p`` (the reference itself where ``b`` is the reference base)."""
     L = len(tokens)
-    out = np.repeat(np.asarray(tokens, np.uint8)[None, :], 4 * L, axis=0)
-    out[np.arange(4 * L), np.repeat(np.arange(L), 4)] = np.tile(np.arange(4, dtype=np.uint8), L)
+    end = L if end is None else end
+    n = end - first
+    out = np.repeat(np.asarray(tokens, np.uint8)[None, :], 4 * n, axis=0)
+    out[np.arange(4 * n), np.repeat(np.arange(first, end), 4)] = np.tile(np.arange(4, dtype=np.uint8), n)
     return out
 
 
@@ -50,8 +56,12 @@ def mutation_map(model: MotifCNN, tokens: np.ndarray, device=None, batch_size: i
     """``(reference logits float32 (C,), delta float32 (L, 4, C))``: the change of every output's
     logit when position ``p`` becomes base ``b`` (exactly 0 at the reference base)."""
     tokens = np.asarray(tokens, np.uint8)
+    L = len(tokens)
     ref = logits(model, tokens[None, :], device, batch_size)[0]
-    mut = logits(model, mutants(tokens), device, batch_size).reshape(len(tokens), 4, -1)
+    step = max(1, _MUTANT_BYTES // (4 * L))  # positions per block: bounded memory for long records
+    mut = np.concatenate(
+        [logits(model, mutants(tokens, s, min(L, s + step)), device, batch_size) for s in range(0, L, step)]
+    ).reshape(L, 4, -1)
     delta = mut - ref
     same = tokens < 4
     delta[np.flatnonzero(same), tokens[same]] = 0.0
