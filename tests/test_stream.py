@@ -26,10 +26,10 @@ records = st.lists(
 
 
 @settings(max_examples=40, deadline=None)
-@given(recs=records, chunk=st.integers(8, 400), crlf=st.booleans(), gz=st.booleans())
-def test_fasta_chunks_concatenate_to_the_whole(tmp_path_factory, recs, chunk, crlf, gz):
+@given(recs=records, chunk=st.integers(8, 400), crlf=st.booleans(), gz=st.booleans(), lead=st.integers(0, 2))
+def test_fasta_chunks_concatenate_to_the_whole(tmp_path_factory, recs, chunk, crlf, gz, lead):
     nl = "\r\n" if crlf else "\n"
-    text = "".join(
+    text = nl * lead + "".join(
         f">r{i} label={lab}{nl}" + nl.join(s[j : j + width] for j in range(0, len(s), width)) + nl
         for i, (s, width, lab) in enumerate(recs)
     )

@@ -27,7 +27,9 @@ def command(model_path, input_path, output, kernels, batch_size, fmt, genome, wi
     --kernels, <kernel>_activation, <kernel>_start and <kernel>_strand for each active kernel.
     INPUT is FASTA (plain, gzip or '-' for stdin), DeepBind .seq, Zeng .data, or BED/narrowPeak
     with --genome. It is read in chunks, so memory stays flat for any number of records. The
-    table is written atomically: a failure leaves no partial file under the -o name.
+    table is written atomically: a failure leaves no partial file under the -o name (with -o -,
+    rows stream to stdout as they are scored, so an error part way leaves those already written;
+    bad input found in the first chunk stops before any row).
 
     \b
     Examples:

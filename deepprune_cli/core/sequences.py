@@ -778,17 +778,15 @@ def stream_sequences(
         chained = _Chained(first, stream)
         split = b"\n>" if fmt == "fasta" and cutter is None else b"\n"
         for block, line in _line_blocks(chained, chunk_bytes, source, split):
+            if not block.strip():  # e.g. blank lines before the first FASTA record
+                continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", DeeppruneWarning)
                 if cutter is not None:
                     seqs = cutter.cut(block, line)
                 elif fmt == "seq":
-                    if not block.strip():
-                        continue
                     seqs = parse_deepbind_bytes(header + block, source, first_line=line)
                 elif fmt == "data":
-                    if not block.strip():
-                        continue
                     seqs = parse_zeng_bytes(block, source, first_line=line)
                 else:
                     seqs = parse_fasta_bytes(block, source)
