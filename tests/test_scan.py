@@ -125,3 +125,22 @@ def test_scan_bad_inputs(model_dir, tmp_path):
     assert_clean_error(short, "record 'b' is 3 bp")
     assert_clean_error(bg, "--background")
     assert not out.exists()
+
+
+def test_pvalues_are_calibrated_on_random_sequence():
+    """On uniform random DNA the number of hits matches what the exact null predicts."""
+    from deepprune_cli.core import scan
+    from deepprune_cli.core.sequences import SequenceSet
+
+    model = ebox_model(n_kernels=4, seed=7)
+    rng = np.random.default_rng(8)
+    n, L, W = 3000, 60, 8
+    seqs = SequenceSet.from_strings([random_seq(rng, L) for _ in range(n)])
+    scanner = scan.make_scanner(model, pvalue=0.003)
+    table = scan.scan(scanner, [seqs])
+    windows = n * (L - W + 1) * 2  # both strands
+    for k, null in enumerate(scanner.nulls):
+        expect = windows * float(null.pvalue(scanner.thresholds[k]))  # the tail at the threshold: <= 0.003
+        assert expect <= windows * 0.003 + 1e-9
+        got = int((table.kernel == k).sum())
+        assert abs(got - expect) < 5 * np.sqrt(expect) + 0.05 * expect, (k, got, expect)
