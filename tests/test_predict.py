@@ -1,4 +1,4 @@
-"""``deepprune predict`` and core/predict.py: streamed scores, kernel best windows, bad inputs."""
+"""``deepprune predict`` and core/inference.py: streamed scores, kernel best windows, bad inputs."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _fasta(path, seqs):
 
 
 def test_scores_match_training_predict_and_do_not_depend_on_chunks(model_dir, tmp_path):
-    from deepprune_cli.core import predict, store, training
+    from deepprune_cli.core import inference, store, training
     from deepprune_cli.core.sequences import read_sequences, stream_sequences
 
     rng = np.random.default_rng(1)
@@ -34,29 +34,29 @@ def test_scores_match_training_predict_and_do_not_depend_on_chunks(model_dir, tm
     fa = _fasta(tmp_path / "a.fa", seqs)
     model = store.load_model(model_dir).model
     whole = training.predict(model, read_sequences(fa))
-    small = np.concatenate([c.probs for c in predict.predict_chunks(model, stream_sequences(fa, chunk_bytes=500))])
-    big = np.concatenate([c.probs for c in predict.predict_chunks(model, stream_sequences(fa))])
+    small = np.concatenate([c.probs for c in inference.predict_chunks(model, stream_sequences(fa, chunk_bytes=500))])
+    big = np.concatenate([c.probs for c in inference.predict_chunks(model, stream_sequences(fa))])
     assert np.array_equal(small, big) and np.allclose(small, whole, atol=1e-6)
 
 
 def test_mixed_lengths_each_record_scored_alone(model_dir, tmp_path):
     """A record's score is the same alone or next to longer records (no N padding to a neighbour)."""
-    from deepprune_cli.core import predict, store
+    from deepprune_cli.core import inference, store
     from deepprune_cli.core.sequences import SequenceSet
 
     rng = np.random.default_rng(2)
     model = store.load_model(model_dir).model
     seqs = [random_seq(rng, n) for n in (12, 30, 9, 80, 30)]
     seqs[2] = "ACGTCACG"[:8] + "T"  # 9 bp
-    together = next(predict.predict_chunks(model, [SequenceSet.from_strings(seqs)], kernels=True))
+    together = next(inference.predict_chunks(model, [SequenceSet.from_strings(seqs)], kernels=True))
     for i, s in enumerate(seqs):
-        alone = next(predict.predict_chunks(model, [SequenceSet.from_strings([s])], kernels=True))
+        alone = next(inference.predict_chunks(model, [SequenceSet.from_strings([s])], kernels=True))
         assert np.array_equal(alone.probs[0], together.probs[i])
         assert np.array_equal(alone.activation[0], together.activation[i])
 
 
 def test_kernel_best_window_position_and_strand(model_dir):
-    from deepprune_cli.core import predict, store
+    from deepprune_cli.core import inference, store
     from deepprune_cli.core.sequences import SequenceSet
 
     rng = np.random.default_rng(3)
@@ -64,7 +64,7 @@ def test_kernel_best_window_position_and_strand(model_dir):
     background = [random_seq(rng, 50).replace("CACG", "CAAG").replace("CGTG", "CTTG") for _ in range(6)]
     cases = [(EBOX, 0, "+"), (EBOX, 42, "+"), (EBOX, 17, "+"), (EBOX_RC, 0, "-"), (EBOX_RC, 42, "-"), (EBOX_RC, 23, "-")]
     seqs = [plant(b, site, pos) for b, (site, pos, _) in zip(background, cases)]
-    chunk = next(predict.predict_chunks(model, [SequenceSet.from_strings(seqs)], kernels=True))
+    chunk = next(inference.predict_chunks(model, [SequenceSet.from_strings(seqs)], kernels=True))
     assert np.allclose(chunk.activation[:, 0], 2.0)
     assert chunk.start[:, 0].tolist() == [pos for _, pos, _ in cases]
     assert ["-" if m else "+" for m in chunk.minus[:, 0]] == [s for _, _, s in cases]

@@ -94,7 +94,7 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
 
     wanted = None if ids is None else {i for i in ids.split(",") if i}
     first, chunks = peek_first(stream_sequences(input_path, fmt=fmt, genome=genome, width=width))
-    from deepprune_cli.core.predict import check_input
+    from deepprune_cli.core.inference import check_input
 
     check_input(model, first)
     found: set[str] = set()

@@ -38,7 +38,7 @@ def command(model_path, input_path, output, kernels, batch_size, fmt, genome, wi
       deepprune predict model/ peaks.narrowPeak --genome hg38.fa --width 101 -o scores.tsv
     """
     from deepprune_cli.cli.records import RecordProgress, peek_first
-    from deepprune_cli.core import predict, store, training
+    from deepprune_cli.core import inference, store, training
     from deepprune_cli.core.atomic import atomic_output
     from deepprune_cli.core.sequences import stream_sequences
 
@@ -46,11 +46,11 @@ def command(model_path, input_path, output, kernels, batch_size, fmt, genome, wi
     training.set_threads(threads)
     rec = store.load_model(model_path, device=dev)
     first, chunks = peek_first(stream_sequences(input_path, fmt=fmt, genome=genome, width=width))
-    predict.check_input(rec.model, first)
+    inference.check_input(rec.model, first)
     con = console()
     progress = RecordProgress(con, "predict", enabled=not quiet)
     with progress, atomic_output(output, "w") as fh:
-        n = predict.write_predictions(
+        n = inference.write_predictions(
             rec.model, chunks, fh, device=dev, batch_size=batch_size, kernels=kernels, progress=progress.update
         )
     if not quiet:

@@ -83,7 +83,7 @@ def mutation_maps(
     model: MotifCNN, chunks, ids: set[str] | None = None, device=None, batch_size: int = 4096
 ) -> Iterator[MutationMap]:
     """Maps of every record of ``chunks`` (SequenceSet iterable), or only those named in ``ids``."""
-    from deepprune_cli.core.predict import check_input
+    from deepprune_cli.core.inference import check_input
 
     for seqs in chunks:
         check_input(model, seqs)

@@ -171,7 +171,7 @@ def make_scanner(
     ``min_activation``, or a p-value at most ``pvalue`` (exactly one of them)."""
     from deepprune_cli.core.interpret import first_layer_filters
     from deepprune_cli.core.models import reverse_complement_weight
-    from deepprune_cli.core.predict import active_kernels, kernel_names as names_of
+    from deepprune_cli.core.inference import active_kernels, kernel_names as names_of
 
     if (min_activation is None) == (pvalue is None):
         raise InputError("give exactly one threshold: --min-activation or --pvalue")
@@ -216,7 +216,7 @@ def _windows(seqs: SequenceSet, width: int):
     """``(record int64 (m,), offset int64 (m,), tokens uint8 (m, T))`` groups covering every whole
     window of every record: records grouped by length, records longer than :data:`TILE_BP` cut
     into overlapping tiles (``width - 1`` bases shared, so no window is lost or scanned twice)."""
-    from deepprune_cli.core.predict import length_groups
+    from deepprune_cli.core.inference import length_groups
 
     long = seqs.lengths > TILE_BP
     if not long.any():

@@ -1,4 +1,4 @@
-"""Run a trained model on new sequences: one row of probabilities per record, streamed.
+"""Run a trained model on new sequences (``deepprune predict``): probabilities per record, streamed.
 
 Input arrives as :class:`~deepprune_cli.core.sequences.SequenceSet` chunks (see
 :func:`~deepprune_cli.core.sequences.stream_sequences`), so memory stays flat however many
