@@ -144,3 +144,18 @@ def test_pvalues_are_calibrated_on_random_sequence():
         assert expect <= windows * 0.003 + 1e-9
         got = int((table.kernel == k).sum())
         assert abs(got - expect) < 5 * np.sqrt(expect) + 0.05 * expect, (k, got, expect)
+
+
+def test_pruned_kernels_are_not_scanned():
+    import torch
+
+    from deepprune_cli.core import scan
+    from deepprune_cli.core.sequences import SequenceSet
+
+    model = ebox_model(n_kernels=4)
+    with torch.no_grad():
+        model.kernel_mask[0] = 0.0
+    scanner = scan.make_scanner(model, min_activation=-100.0)
+    assert scanner.names == ["kernel1", "kernel2", "kernel3"]
+    table = scan.scan(scanner, [SequenceSet.from_strings(["AA" + EBOX + "AA"])])
+    assert len(table) == 3 * 5 * 2  # every window of the 3 active kernels, both strands
