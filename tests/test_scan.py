@@ -62,7 +62,7 @@ def test_hits_are_every_window_above_threshold(model_dir, tmp_path):
     scanner = scan.make_scanner(model, min_activation=-1.0)
     table = scan.scan(scanner, [seqs])
     weight, bias = first_layer_filters(model)
-    expect = set()
+    expect, borderline = set(), set()
     for r in range(len(seqs)):
         tok = seqs.sequence(r)
         for strand, t in (("+", tok), ("-", reverse_complement(tok))):
@@ -71,14 +71,15 @@ def test_hits_are_every_window_above_threshold(model_dir, tmp_path):
             for k in range(weight.shape[0]):
                 for p in range(L - 8 + 1):
                     v = (weight[k] * x[:, p : p + 8]).sum() + bias[k]
-                    if v >= -1.0 + 1e-4:
-                        start = p if strand == "+" else L - p - 8
-                        expect.add((seqs.ids[r], start, k, strand))
-                    elif v >= -1.0 - 1e-4:  # too close to call in float32
-                        expect.add("skip")
+                    key = (seqs.ids[r], p if strand == "+" else L - p - 8, k, strand)
+                    if abs(v + 1.0) < 1e-4:  # too close to the threshold to call in float32
+                        borderline.add(key)
+                    elif v >= -1.0:
+                        expect.add(key)
     got = {(table.chrom_names[c], s, k, "-" if m else "+") for c, s, k, m in
            zip(table.chrom, table.start, table.kernel, table.minus)}  # fmt: skip
-    assert expect - {"skip"} <= got and len(got - expect) == 0
+    assert len(expect) > 50
+    assert expect <= got and got - expect <= borderline
 
 
 def test_cli_bed_genome_coordinates_and_sorted(model_dir, tmp_path):
