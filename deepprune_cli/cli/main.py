@@ -36,6 +36,9 @@ SUBCOMMANDS = {
     "evaluate": "evaluate",
     "logos": "logos",
     "report": "report",
+    "predict": "predict",
+    "scan": "scan",
+    "mutate": "mutate",
 }
 
 # Signals the CLI's handler turned into exceptions in this process: (signal number, monotonic time).

@@ -26,6 +26,9 @@ compare    Tomtom-style motif comparison (p/E/q-values) and recovery of true mot
 metrics    AUROC / AUPRC per output
 evaluation models on labelled data, records, paired comparisons across data sets (Wilcoxon)
 plots      sequence logos and figures (deterministic bytes)
+inference  a trained model on new sequences, streamed in chunks (``deepprune predict``)
+scan       every kernel's hits along sequences, with exact p-values (``deepprune scan``)
+mutate     in-silico mutagenesis maps and SNV effects (``deepprune mutate``)
 report     one self-contained HTML page for runs and models
 store      model directories: ``config.json``, weights, ``history.tsv``, ``metrics.json``
 atomic     all-or-nothing writes of files and directories
@@ -41,7 +44,7 @@ import importlib
 _EXPORTS = {
     "sequences": (
         "SequenceSet", "read_sequences", "read_fasta", "read_bed", "write_fasta", "format_fasta",
-        "encode", "decode", "reverse_complement", "one_hot",
+        "encode", "decode", "reverse_complement", "one_hot", "stream_sequences",
     ),
     "shuffle": ("shuffle_set", "shuffle_tokens", "klet_counts"),
     "motifs": ("Motif", "read_meme", "parse_meme", "write_meme", "format_meme", "load_motifs"),
@@ -60,6 +63,9 @@ _EXPORTS = {
     "metrics": ("auroc", "auprc"),
     "evaluation": ("cross_jobs", "read_pairs", "evaluate_pairs", "paired_comparison", "auroc_series"),
     "plots": ("save_logo", "save_logos", "plot_auroc_vs_kernels"),
+    "inference": ("PredictionChunk", "predict_chunks", "write_predictions"),
+    "scan": ("Scanner", "HitTable", "make_scanner", "null_distribution"),
+    "mutate": ("MutationMap", "mutation_map", "score_variants"),
     "report": ("RunData", "load_run", "build_report", "write_report"),
     "store": ("ModelRecord", "save_model", "load_model", "is_model_dir"),
     "atomic": ("atomic_output", "atomic_directory"),

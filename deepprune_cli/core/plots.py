@@ -256,3 +256,50 @@ __all__ = [
     "bits_matrix", "draw_logo", "save_logo", "save_logos", "save_overview", "logo_filename",
     "plot_auroc_vs_kernels", "plot_paired_scatter", "FORMATS",
 ]  # fmt: skip
+
+
+def plot_mutation_map(
+    tokens: np.ndarray, delta: np.ndarray, path: str | os.PathLike, title: str | None = None, fmt: str | None = None
+) -> Path:
+    """DeepBind-style mutation map: the sequence as a logo over a heat map of Δ logit.
+
+    Args:
+        tokens: uint8 ``(L,)`` reference sequence (A, C, G, T, N = 0..4).
+        delta: float ``(L, 4)``: logit change when position ``p`` becomes base ``b`` (0 at the
+            reference base).
+    Each reference letter's height is the mean loss of logit over its three substitutions
+    (``-mean Δ``: tall = the model relies on that base; below the axis = mutations raise the
+    output). Written atomically and byte-identical for identical inputs.
+    """
+    import logomaker
+    import pandas as pd
+
+    Figure = _matplotlib()
+    tokens = np.asarray(tokens, np.uint8)
+    delta = np.asarray(delta, np.float64)
+    L = len(tokens)
+    is_ref = np.zeros((L, 4), bool)
+    acgt = tokens < 4
+    is_ref[np.flatnonzero(acgt), tokens[acgt]] = True
+    n_alt = (~is_ref).sum(axis=1)
+    importance = -np.where(is_ref, 0.0, delta).sum(axis=1) / n_alt
+    heights = np.zeros((L, 4))
+    heights[is_ref] = importance[acgt]
+    fig = Figure(figsize=(max(6.0, L * 0.12), 3.2))
+    ax_logo, ax_map = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.1], "hspace": 0.05})
+    logomaker.Logo(pd.DataFrame(heights, columns=list("ACGT")), ax=ax_logo, color_scheme="classic", show_spines=False)
+    ax_logo.axhline(0, color="0.5", linewidth=0.5)
+    ax_logo.set_ylabel("-mean Δ")
+    if title:
+        ax_logo.set_title(title, fontsize=9, loc="left")
+    lim = float(np.abs(delta).max()) or 1.0
+    image = ax_map.imshow(delta.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                          extent=(-0.5, L - 0.5, 3.5, -0.5))  # fmt: skip
+    ax_map.set_yticks(range(4))
+    ax_map.set_yticklabels(list("ACGT"))
+    step = max(1, L // 20)
+    ax_map.set_xticks(range(0, L, step))
+    ax_map.set_xticklabels([str(i + 1) for i in range(0, L, step)], fontsize=7)
+    ax_map.set_xlabel("position")
+    fig.colorbar(image, ax=[ax_logo, ax_map], fraction=0.02, pad=0.01, label="Δ logit")
+    return _save(fig, path, fmt)

@@ -422,8 +422,12 @@ def _records_from_columns(ids, seqs, labels, source, line_numbers) -> SequenceSe
     return SequenceSet(list(ids), tokens, offsets, lab, source)
 
 
-def parse_deepbind_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
-    """DeepBind TSV: header ``FoldID EventID seq Bound`` (column order taken from the header)."""
+def parse_deepbind_bytes(data: bytes, source: str = "<memory>", first_line: int = 1) -> SequenceSet:
+    """DeepBind TSV: header ``FoldID EventID seq Bound`` (column order taken from the header).
+
+    Data rows are numbered from ``first_line + 1`` in error messages: a streamed chunk is the
+    header plus rows from further down the file, and errors still name the file's line.
+    """
     lines = data.split(b"\n")
     header = lines[0].rstrip(b"\r").split(b"\t")
     try:
@@ -432,7 +436,7 @@ def parse_deepbind_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
         raise InputError(f"{source}: not a DeepBind .seq file (header needs EventID, seq and Bound)") from None
     ids, seqs, labels, numbers = [], [], [], []
     width = len(header)
-    for ln, line in enumerate(lines[1:], start=2):
+    for ln, line in enumerate(lines[1:], start=first_line + 1):
         line = line.rstrip(b"\r")
         if not line:
             continue
@@ -448,10 +452,11 @@ def parse_deepbind_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
     return _records_from_columns(ids, seqs, labels, source, numbers)
 
 
-def parse_zeng_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
-    """Zeng et al. 2016 ``.data``: one record per line, ``>name SEQUENCE LABEL``."""
+def parse_zeng_bytes(data: bytes, source: str = "<memory>", first_line: int = 1) -> SequenceSet:
+    """Zeng et al. 2016 ``.data``: one record per line, ``>name SEQUENCE LABEL``; ``data``
+    starts at file line ``first_line`` (streamed chunks)."""
     ids, seqs, labels, numbers = [], [], [], []
-    for ln, line in enumerate(data.split(b"\n"), start=1):
+    for ln, line in enumerate(data.split(b"\n"), start=first_line):
         line = line.strip()
         if not line:
             continue
@@ -477,81 +482,113 @@ def read_bed(path, genome, width: int | None = None) -> SequenceSet:
     With ``width``, each record is a ``width``-bp window centred on the narrowPeak summit
     (column 10, an offset from the start) or, for plain BED or summit -1, on the interval
     midpoint. ``-`` strand records are reverse-complemented. Windows running off a chromosome
-    are skipped and counted in one warning.
+    are skipped and counted in one warning. Record ids are ``chrom:start-end`` (window
+    coordinates, 0-based half-open) with ``(-)`` for minus-strand records; see :func:`parse_region_id`.
     """
     source = _display(path)
     data = read_input_bytes(path)
-    fasta = open_genome(genome)
-    chrom_sizes = {name: len(rec) for name, rec in fasta.records.items()}
-    ids, chunks, numbers = [], [], []
-    off_edge = 0
-    for ln, raw_line in enumerate(data.split(b"\n"), start=1):
-        line = raw_line.decode("utf-8", errors="replace").rstrip("\r")
-        if not line.strip() or line.startswith(("#", "track", "browser")):
-            continue
-        cols = line.split("\t") if "\t" in line else line.split()
-        if len(cols) < 3:
-            raise InputError(f"{source}: line {ln}: BED needs at least 3 columns (chrom, start, end)")
-        chrom = cols[0]
-        try:
-            start, end = int(cols[1]), int(cols[2])
-        except ValueError:
-            raise InputError(f"{source}: line {ln}: start and end must be integers") from None
-        if start < 0 or end < 0:
-            raise InputError(f"{source}: line {ln}: negative coordinate")
-        if end < start:
-            raise InputError(f"{source}: line {ln}: end {end} is before start {start}")
-        if chrom not in chrom_sizes:
-            raise InputError(f"{source}: line {ln}: chromosome '{chrom}' is not in the genome {genome}")
-        strand = cols[5] if len(cols) >= 6 and cols[5] in "+-." else "+"
-        if width is not None:
-            summit = -1
-            if len(cols) >= 10:
-                try:
-                    summit = int(cols[9])
-                except ValueError:
-                    raise InputError(f"{source}: line {ln}: narrowPeak summit (column 10) must be an integer") from None
-            centre = start + summit if summit >= 0 else (start + end) // 2
-            w_start = centre - width // 2
-            w_end = w_start + width
-        else:
-            w_start, w_end = start, end
-            if end > chrom_sizes[chrom]:
-                raise InputError(f"{source}: line {ln}: end {end} is past the end of {chrom} ({chrom_sizes[chrom]} bp)")
-        if w_start < 0 or w_end > chrom_sizes[chrom]:
-            off_edge += 1
-            continue
-        if w_end == w_start:
-            raise InputError(f"{source}: line {ln}: empty interval")
-        seq = str(fasta[chrom][w_start:w_end]).encode("ascii", errors="replace")
-        if strand == "-":
-            seq = seq[::-1].translate(_DNA_COMPLEMENT_BYTES)
-        ids.append(f"{chrom}:{w_start}-{w_end}" + ("(-)" if strand == "-" else ""))
-        chunks.append(seq)
-        numbers.append(ln)
-    if not ids:
-        if off_edge:
-            raise InputError(
-                f"{source}: no usable intervals: all {off_edge} window(s) of {width} bp run off a chromosome end"
+    cutter = BedCutter(genome, width, source)
+    seqs = cutter.cut(data)
+    cutter.finish(n_records=len(seqs))
+    return seqs
+
+
+class BedCutter:
+    """Turns BED/narrowPeak lines into sequences cut from one genome, chunk after chunk.
+
+    :meth:`cut` takes whole lines (``first_line`` is the file's line number of the first, for
+    messages); :meth:`finish` raises when nothing was usable and warns once about windows that ran
+    off a chromosome end. Duplicate intervals get ids numbered ``#2``, ``#3``... across chunks.
+    """
+
+    def __init__(self, genome, width: int | None, source: str):
+        if genome is None:
+            raise InputError(f"{source}: BED input needs --genome")
+        self.genome, self.width, self.source = genome, width, source
+        self.fasta = open_genome(genome)
+        self.chrom_sizes = {name: len(rec) for name, rec in self.fasta.records.items()}
+        self.off_edge = 0
+        self._seen: dict[str, int] = {}
+
+    def cut(self, data: bytes, first_line: int = 1) -> SequenceSet:
+        source, width, chrom_sizes = self.source, self.width, self.chrom_sizes
+        ids, chunks = [], []
+        for ln, raw_line in enumerate(data.split(b"\n"), start=first_line):
+            line = raw_line.decode("utf-8", errors="replace").rstrip("\r")
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            cols = line.split("\t") if "\t" in line else line.split()
+            if len(cols) < 3:
+                raise InputError(f"{source}: line {ln}: BED needs at least 3 columns (chrom, start, end)")
+            chrom = cols[0]
+            try:
+                start, end = int(cols[1]), int(cols[2])
+            except ValueError:
+                raise InputError(f"{source}: line {ln}: start and end must be integers") from None
+            if start < 0 or end < 0:
+                raise InputError(f"{source}: line {ln}: negative coordinate")
+            if end < start:
+                raise InputError(f"{source}: line {ln}: end {end} is before start {start}")
+            if chrom not in chrom_sizes:
+                raise InputError(f"{source}: line {ln}: chromosome '{chrom}' is not in the genome {self.genome}")
+            strand = cols[5] if len(cols) >= 6 and cols[5] in "+-." else "+"
+            if width is not None:
+                summit = -1
+                if len(cols) >= 10:
+                    try:
+                        summit = int(cols[9])
+                    except ValueError:
+                        raise InputError(f"{source}: line {ln}: narrowPeak summit (column 10) must be an integer") from None
+                centre = start + summit if summit >= 0 else (start + end) // 2
+                w_start = centre - width // 2
+                w_end = w_start + width
+            else:
+                w_start, w_end = start, end
+                if end > chrom_sizes[chrom]:
+                    raise InputError(f"{source}: line {ln}: end {end} is past the end of {chrom} ({chrom_sizes[chrom]} bp)")
+            if w_start < 0 or w_end > chrom_sizes[chrom]:
+                self.off_edge += 1
+                continue
+            if w_end == w_start:
+                raise InputError(f"{source}: line {ln}: empty interval")
+            seq = str(self.fasta[chrom][w_start:w_end]).encode("ascii", errors="replace")
+            if strand == "-":
+                seq = seq[::-1].translate(_DNA_COMPLEMENT_BYTES)
+            rid = f"{chrom}:{w_start}-{w_end}" + ("(-)" if strand == "-" else "")
+            # Duplicate intervals are legitimate in BED; make ids unique by numbering repeats.
+            k = self._seen.get(rid, 0)
+            self._seen[rid] = k + 1
+            ids.append(f"{rid}#{k + 1}" if k else rid)
+            chunks.append(seq)
+        lengths = np.fromiter((len(s) for s in chunks), dtype=np.int64, count=len(chunks))
+        offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens = _translate(np.frombuffer(b"".join(chunks), dtype=np.uint8), offsets, ids, source)
+        return SequenceSet(ids, tokens, offsets, None, source)
+
+    def finish(self, n_records: int) -> None:
+        if n_records == 0:
+            if self.off_edge:
+                raise InputError(
+                    f"{self.source}: no usable intervals: all {self.off_edge} window(s) of {self.width} bp run off a chromosome end"
+                )
+            raise InputError(f"{self.source}: no intervals (the file is empty or holds only comment, track or browser lines)")
+        if self.off_edge:
+            warnings.warn(
+                f"{self.source}: {self.off_edge} window(s) running off a chromosome end skipped", DeeppruneWarning, stacklevel=3
             )
-        raise InputError(f"{source}: no intervals (the file is empty or holds only comment, track or browser lines)")
-    if off_edge:
-        warnings.warn(
-            f"{source}: {off_edge} window(s) running off a chromosome end skipped", DeeppruneWarning, stacklevel=2
-        )
-    lengths = np.fromiter((len(s) for s in chunks), dtype=np.int64, count=len(chunks))
-    offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    tokens = _translate(np.frombuffer(b"".join(chunks), dtype=np.uint8), offsets, ids, source)
-    # Duplicate intervals are legitimate in BED; make ids unique by numbering repeats.
-    if len(set(ids)) != len(ids):
-        seen: dict[str, int] = {}
-        for i, rid in enumerate(ids):
-            k = seen.get(rid, 0)
-            seen[rid] = k + 1
-            if k:
-                ids[i] = f"{rid}#{k + 1}"
-    return SequenceSet(ids, tokens, offsets, None, source)
+
+
+_REGION_RE = re.compile(r"^(.+):(\d+)-(\d+)(\(-\))?(?:#\d+)?$")
+
+
+def parse_region_id(record_id: str) -> tuple[str, int, int, str] | None:
+    """``chrom:start-end[(-)][#k]`` (the ids :func:`read_bed` gives) -> ``(chrom, start, end, strand)``,
+    else ``None``."""
+    m = _REGION_RE.match(record_id)
+    if m is None:
+        return None
+    return m.group(1), int(m.group(2)), int(m.group(3)), "-" if m.group(4) else "+"
 
 
 _DNA_COMPLEMENT_BYTES = bytes.maketrans(b"ACGTNacgtnRYSWKMBDHVryswkmbdhv", b"TGCANtgcanYRSWMKVHDByrswmkvhdb")
@@ -630,6 +667,160 @@ def read_sequences(path, fmt: str = "auto", genome=None, width: int | None = Non
     if fmt == "data":
         return parse_zeng_bytes(data, source)
     return parse_fasta_bytes(data, source)
+
+
+# --------------------------------------------------------------------------------------------
+# streaming: bounded memory for inputs of any size
+
+#: decompressed bytes read per streamed chunk (~40,000 records of 101 bp)
+STREAM_CHUNK_BYTES = 4 * 2**20
+_IUPAC_RE = re.compile(r": (\d+) IUPAC ambiguity")
+
+
+def open_input_stream(path, kind: str = "file") -> IO[bytes]:
+    """A binary stream over ``path`` (``-`` = stdin), decompressed on the fly when it is gzip or
+    bgzip (magic bytes). Same one-line errors as :func:`read_input_bytes` for a missing file, a
+    directory or no permission; read it with :func:`read_block`, which reports truncated gzip."""
+    name = _display(path)
+    if str(path) == "-":
+        raw = sys.stdin.buffer
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"{name}: no such file")
+        if p.is_dir():
+            raise InputError(f"{name}: is a directory, expected a {kind}")
+        try:
+            raw = open(p, "rb")
+        except PermissionError:
+            raise InputError(f"{name}: permission denied") from None
+    if not hasattr(raw, "peek"):  # pragma: no cover - stdin replaced by an unbuffered stream
+        raw = io.BufferedReader(raw)
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        gz = gzip.GzipFile(fileobj=raw, mode="rb")
+        gz.myfileobj = None if str(path) == "-" else raw  # GzipFile.close() closes it (not stdin)
+        return gz
+    return raw
+
+
+def read_block(stream: IO[bytes], size: int, source: str) -> bytes:
+    """Up to ``size`` bytes from ``stream`` (b"" at the end); a corrupt or truncated gzip stream
+    raises :class:`InputError`."""
+    import zlib
+
+    try:
+        return stream.read(size)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise InputError(f"{source}: corrupt or truncated gzip file ({exc})") from None
+
+
+def _line_blocks(stream: IO[bytes], size: int, source: str, split: bytes):
+    """Blocks of whole records: each ends just before the last ``split`` (``b"\\n"`` for line
+    formats, ``b"\\n>"`` for FASTA) in the bytes read so far; the rest carries over. Yields
+    ``(block, first_line)``; a record longer than ``size`` is read whole."""
+    carry = b""
+    line = 1
+    while True:
+        data = read_block(stream, size, source)
+        if not data:
+            break
+        buf = carry + data
+        cut = buf.rfind(split)
+        if cut < 0:
+            carry = buf
+            continue
+        block, carry = buf[: cut + 1], buf[cut + 1 :]
+        yield block, line
+        line += block.count(b"\n")
+    if carry.strip():
+        yield carry, line
+
+
+def stream_sequences(
+    path, fmt: str = "auto", genome=None, width: int | None = None, chunk_bytes: int = STREAM_CHUNK_BYTES
+):
+    """Read any supported sequence input as a stream of :class:`SequenceSet` chunks.
+
+    Memory holds one chunk (about ``chunk_bytes`` of input) at a time, so inputs of any size run
+    in bounded memory; every chunk is parsed by the same parser :func:`read_sequences` uses, and
+    BED intervals are cut by the same :class:`BedCutter`. Record ids are checked for duplicates
+    within a chunk only. IUPAC codes read as N are counted in one warning at the end. A corrupt or
+    truncated gzip stream raises :class:`InputError` when it is reached, after earlier chunks were
+    yielded: callers that must not leave partial output write atomically.
+
+    Yields:
+        SequenceSet chunks (``tokens`` uint8 ``(bases,)``, ``offsets`` ``(n+1,)``) in input order.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"unknown sequence format '{fmt}' (choose from {', '.join(FORMATS)})")
+    source = _display(path)
+    is_bed = fmt == "bed" or (fmt == "auto" and detect_format(path, b"") == "bed")
+    if is_bed and genome is None:
+        raise InputError(f"{source}: BED input needs --genome")
+    cutter = BedCutter(genome, width, source) if is_bed else None
+    stream = open_input_stream(path)
+    n_records = 0
+    n_iupac = 0
+    try:
+        first = read_block(stream, chunk_bytes, source)
+        if first.startswith(b"\xef\xbb\xbf"):
+            first = first[3:]
+        if not first.strip() and cutter is None:
+            raise InputError(f"{source}: file is empty")
+        if fmt == "auto" and cutter is None:
+            fmt = detect_format(path, first[:4096])
+            if fmt == "bed":
+                raise InputError(f"{source}: BED input needs --genome")
+        header = b""
+        if fmt == "seq":  # the header travels with every chunk
+            end = first.find(b"\n")
+            header, first = (first, b"") if end < 0 else (first[: end + 1], first[end + 1 :])
+        chained = _Chained(first, stream)
+        split = b"\n>" if fmt == "fasta" and cutter is None else b"\n"
+        for block, line in _line_blocks(chained, chunk_bytes, source, split):
+            if not block.strip():  # e.g. blank lines before the first FASTA record
+                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DeeppruneWarning)
+                if cutter is not None:
+                    seqs = cutter.cut(block, line)
+                elif fmt == "seq":
+                    seqs = parse_deepbind_bytes(header + block, source, first_line=line)
+                elif fmt == "data":
+                    seqs = parse_zeng_bytes(block, source, first_line=line)
+                else:
+                    seqs = parse_fasta_bytes(block, source)
+            for w in caught:
+                m = _IUPAC_RE.search(str(w.message))
+                if m and issubclass(w.category, DeeppruneWarning):
+                    n_iupac += int(m.group(1))
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if len(seqs):
+                n_records += len(seqs)
+                yield seqs
+    finally:
+        if str(path) != "-" or isinstance(stream, gzip.GzipFile):
+            stream.close()
+    if cutter is not None:
+        cutter.finish(n_records)
+    elif n_records == 0:
+        raise InputError(f"{source}: no records")
+    if n_iupac:
+        warnings.warn(f"{source}: {n_iupac} IUPAC ambiguity code(s) other than N read as N", DeeppruneWarning, stacklevel=2)
+
+
+class _Chained:
+    """A read-only stream: ``head`` bytes first, then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int) -> bytes:
+        if self.head:
+            out, self.head = self.head, b""
+            return out
+        return self.stream.read(size)
 
 
 # --------------------------------------------------------------------------------------------
