@@ -217,6 +217,43 @@ def test_a_failing_step_fails_the_run_and_leaves_no_output(tmp_path):
     assert not (work / "results" / "summary.tsv").exists()
 
 
+@pytest.mark.slow
+@needs_snakemake
+def test_keep_going_finishes_the_others_and_names_the_failed(tmp_path):
+    """One experiment lacks its test file, one fails in a step: with --keep-going the third
+    finishes, and results/failed.tsv (and the run's stderr) name both, with step and reason."""
+    work = _copy_examples(tmp_path / "examples")
+    env = _workflow_env(tmp_path)
+    data = work / "workflow_data"
+    (data / "USF1_B.seq.gz").unlink()  # a missing input file
+    with gzip.open(data / "REST_AC.seq.gz", "wt") as fh:  # a step that fails: X is not a base
+        fh.write("FoldID\tEventID\tseq\tBound\nA\tseq_1_peak\tACGTXACGT\t1\n")
+    (work / "three.yaml").write_text("datasets: [GABPA, REST, USF1]\n")
+    proc = _snakemake(work, env, "--cores", "2", "--keep-going", "--configfile", "tiny.yaml", "--configfile", "three.yaml")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    res = work / "results"
+    # the good experiment went all the way
+    assert (res / "GABPA" / "evaluate.tsv").is_file() and (res / "GABPA" / "motifs" / "motifs.meme").is_file()
+    assert not (res / "summary.tsv").exists()  # the full aggregate needs every experiment
+    # the failed ones are named, with their step and the error
+    _, failed = _read_tsv(res / "failed.tsv")
+    by_ds = {f["dataset"]: f for f in failed}
+    assert sorted(by_ds) == ["REST", "USF1"]
+    assert by_ds["USF1"]["step"] == "inputs" and "USF1_B.seq.gz" in by_ds["USF1"]["reason"]
+    assert by_ds["REST"]["step"] == "shuffle" and by_ds["REST"]["reason"].startswith("deepprune: error:")
+    assert "REST_AC.seq.gz" in by_ds["REST"]["reason"]
+    assert "USF1: inputs:" in out and "REST: shuffle: deepprune: error:" in out
+    # what finished is aggregated beside it
+    _, rows = _read_tsv(res / "partial" / "summary.tsv")
+    assert {r["dataset"] for r in rows} == {"GABPA"} and len(rows) == 4
+    _, motifs = _read_tsv(res / "partial" / "motifs.tsv")
+    assert {m["dataset"] for m in motifs} == {"GABPA"}
+    # nothing half-written by the failed steps
+    assert not (res / "REST" / "negatives.fa").exists() and not (res / "USF1").joinpath("negatives.fa").exists()
+    assert not list(res.rglob("*.tmp")) and not list(res.rglob("*.partial"))
+
+
 # ---- scripts/aggregate.py on its own (no snakemake needed) ---------------------------------------
 
 EVALUATE_HEADER = "model\tdataset\tarch\tround\tvariant\tkernels\tclass\tn_pos\tn_neg\tauroc\tauprc\n"
