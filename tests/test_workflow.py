@@ -229,7 +229,7 @@ def test_keep_going_finishes_the_others_and_names_the_failed(tmp_path):
     with gzip.open(data / "REST_AC.seq.gz", "wt") as fh:  # a step that fails: X is not a base
         fh.write("FoldID\tEventID\tseq\tBound\nA\tseq_1_peak\tACGTXACGT\t1\n")
     (work / "three.yaml").write_text("datasets: [GABPA, REST, USF1]\n")
-    proc = _snakemake(work, env, "--cores", "2", "--keep-going", "--configfile", "tiny.yaml", "--configfile", "three.yaml")
+    proc = _snakemake(work, env, "--cores", "2", "--keep-going", "--configfile", "tiny.yaml", "three.yaml")
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     res = work / "results"
