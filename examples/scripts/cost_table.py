@@ -18,10 +18,10 @@ workflow config); per experiment the totals; then a projection for --experiments
 
 Usage (run in examples/ after a workflow run):
 
-  python scripts/cost_table.py --results results --config config.yaml \\
+  python scripts/cost_table.py --results results --config config.yaml [config.encode.yaml] \\
       --experiments 690 --nodes 10 --cores 32 --mem-gb 128 [--tsv costs_by_step.tsv]
 
---config files are read in order, later ones on top (as snakemake --configfile does), for
+The --config files are read in order, later ones on top (as snakemake --configfile does), for
 threads and mem_mb per step; needs PyYAML (installed with snakemake). Without --config every
 step counts as 1 thread. A missing or malformed record is one line on stderr and exit 1.
 """
@@ -199,7 +199,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default="results", help="the workflow's results directory [results]")
     ap.add_argument("--datasets", nargs="+", help="experiments to include [every one with benchmark records]")
-    ap.add_argument("--config", action="append", default=[], help="workflow config YAML (threads, mem_mb); repeatable")
+    ap.add_argument("--config", nargs="+", action="extend", default=[],
+                    help="workflow config YAML files (threads, mem_mb), later ones on top: config.yaml config.encode.yaml")
     ap.add_argument("--experiments", type=int, default=690, help="experiments to project for [690, Zeng et al. 2016]")
     ap.add_argument("--nodes", type=int, default=10, help="cluster nodes [10]")
     ap.add_argument("--cores", type=int, default=32, help="cores per node [32]")
