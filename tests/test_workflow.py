@@ -147,6 +147,9 @@ def test_snakemake_workflow_runs_and_aggregates(tmp_path):
     assert header == ["dataset", "step", "seconds", "cpu_seconds", "max_rss_mb"]
     assert sorted((c["dataset"], c["step"]) for c in costs) == sorted((d, s) for d in ("GABPA", "REST") for s in STEPS)
     assert (res / "deepprune_version.txt").read_text().startswith("deepprune, version")
+    # the workflow ends with one HTML report over both experiments
+    page = (res / "report.html").read_text(encoding="utf-8")
+    assert "Across experiments" in page and page.count("<h2 id=\"run") == 2 and "<script" not in page
     # no temporary or partial files left behind
     assert not list(res.rglob("*.partial")) and not list(res.rglob(".*.tmp"))
 
@@ -215,6 +218,43 @@ def test_a_failing_step_fails_the_run_and_leaves_no_output(tmp_path):
     assert "deepprune: error:" in log and "BROKEN_AC.seq.gz" in log and "Traceback" not in log
     assert not (work / "results" / "BROKEN" / "negatives.fa").exists()
     assert not (work / "results" / "summary.tsv").exists()
+
+
+@pytest.mark.slow
+@needs_snakemake
+def test_keep_going_finishes_the_others_and_names_the_failed(tmp_path):
+    """One experiment lacks its test file, one fails in a step: with --keep-going the third
+    finishes, and results/failed.tsv (and the run's stderr) name both, with step and reason."""
+    work = _copy_examples(tmp_path / "examples")
+    env = _workflow_env(tmp_path)
+    data = work / "workflow_data"
+    (data / "USF1_B.seq.gz").unlink()  # a missing input file
+    with gzip.open(data / "REST_AC.seq.gz", "wt") as fh:  # a step that fails: X is not a base
+        fh.write("FoldID\tEventID\tseq\tBound\nA\tseq_1_peak\tACGTXACGT\t1\n")
+    (work / "three.yaml").write_text("datasets: [GABPA, REST, USF1]\n")
+    proc = _snakemake(work, env, "--cores", "2", "--keep-going", "--configfile", "tiny.yaml", "three.yaml")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    res = work / "results"
+    # the good experiment went all the way
+    assert (res / "GABPA" / "evaluate.tsv").is_file() and (res / "GABPA" / "motifs" / "motifs.meme").is_file()
+    assert not (res / "summary.tsv").exists()  # the full aggregate needs every experiment
+    # the failed ones are named, with their step and the error
+    _, failed = _read_tsv(res / "failed.tsv")
+    by_ds = {f["dataset"]: f for f in failed}
+    assert sorted(by_ds) == ["REST", "USF1"]
+    assert by_ds["USF1"]["step"] == "inputs" and "USF1_B.seq.gz" in by_ds["USF1"]["reason"]
+    assert by_ds["REST"]["step"] == "shuffle" and by_ds["REST"]["reason"].startswith("deepprune: error:")
+    assert "REST_AC.seq.gz" in by_ds["REST"]["reason"]
+    assert "USF1: inputs:" in out and "REST: shuffle: deepprune: error:" in out
+    # what finished is aggregated beside it
+    _, rows = _read_tsv(res / "partial" / "summary.tsv")
+    assert {r["dataset"] for r in rows} == {"GABPA"} and len(rows) == 4
+    _, motifs = _read_tsv(res / "partial" / "motifs.tsv")
+    assert {m["dataset"] for m in motifs} == {"GABPA"}
+    # nothing half-written by the failed steps
+    assert not (res / "REST" / "negatives.fa").exists() and not (res / "USF1").joinpath("negatives.fa").exists()
+    assert not list(res.rglob("*.tmp")) and not list(res.rglob("*.partial"))
 
 
 # ---- scripts/aggregate.py on its own (no snakemake needed) ---------------------------------------
@@ -286,3 +326,71 @@ def test_aggregate_script_fails_cleanly_and_writes_nothing(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("aggregate.py: error:") and "MISSING" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_aggregate_skip_failed_names_the_failed_datasets(tmp_path):
+    res = tmp_path / "results"
+    _fake_results(res, {"A": (0.7, 0.8), "B": (0.6, 0.9)})
+    (res / "B" / "evaluate.tsv").unlink()  # B's evaluate step failed
+    logs = tmp_path / "logs"
+    (logs / "B").mkdir(parents=True)
+    (logs / "B" / "train.log").write_text("epoch 1\n")
+    (logs / "B" / "evaluate.log").write_text("loading\ndeepprune: error: x.seq.gz: line 3: bad base 'X'\n")
+    out = tmp_path / "out"
+    # without --skip-failed a missing result is an error, and nothing is written
+    proc = _aggregate("--results", res, "--datasets", "A", "B", "--summary", out / "summary.tsv")
+    assert proc.returncode == 1 and "B/evaluate.tsv" in proc.stderr and not out.exists()
+    proc = _aggregate("--results", res, "--datasets", "A", "B", "--skip-failed", "--logs", logs,
+                      "--failed", out / "failed.tsv", "--summary", out / "summary.tsv", "--motifs", out / "motifs.tsv")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    _, rows = _read_tsv(out / "summary.tsv")
+    assert {r["dataset"] for r in rows} == {"A"}
+    _, failed = _read_tsv(out / "failed.tsv")
+    assert failed == [{"dataset": "B", "step": "evaluate", "reason": "deepprune: error: x.seq.gz: line 3: bad base 'X'"}]
+    assert "B: evaluate: deepprune: error:" in proc.stderr
+    _, motifs = _read_tsv(out / "motifs.tsv")
+    assert {m["dataset"] for m in motifs} == {"A"}  # a failed dataset is left out of every table
+    # every dataset failed: failed.tsv still names them, and the exit status says so
+    proc = _aggregate("--results", res, "--datasets", "B", "--skip-failed", "--logs", logs,
+                      "--failed", out / "failed2.tsv", "--summary", out / "summary2.tsv")  # fmt: skip
+    assert proc.returncode == 1 and "every dataset failed" in proc.stderr
+    assert _read_tsv(out / "failed2.tsv")[1][0]["dataset"] == "B" and not (out / "summary2.tsv").exists()
+
+
+def _cost_table(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(EXAMPLES / "scripts" / "cost_table.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_cost_table_from_benchmark_records(tmp_path):
+    res = tmp_path / "results"
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    # (wall s, cpu s, rss MB) per step; two experiments
+    records = {"X": {"shuffle": (2, 1, 100), "train": (100, 150, 500), "prune": (400, 700, 600)},
+               "Y": {"shuffle": (4, 2, 120), "train": (200, 300, 520), "prune": (800, 1400, 640)}}  # fmt: skip
+    for ds, steps in records.items():
+        (res / "benchmarks" / ds).mkdir(parents=True)
+        for step, (wall, cpu, rss) in steps.items():
+            (res / "benchmarks" / ds / f"{step}.tsv").write_text(header + f"{wall}\t0:00:{wall}\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("threads: {shuffle: 1, train: 2, prune: 2}\nmem_mb: {shuffle: 1000, train: 4000, prune: 4000}\n")
+    proc = _cost_table("--results", res, "--config", cfg, "--experiments", 100, "--nodes", 2, "--cores", 4,
+                       "--mem-gb", 8, "--tsv", tmp_path / "steps.tsv")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "| train | 2 | 2 | 4000 | 150.0 | 200.0 | 225.0 | 520 |" in out  # medians over X and Y, max RSS
+    assert "| **per experiment** (median) | 2 | | | 753.0 | 1,004.0 | 1,276.5 | 640 |" in out
+    # 100 experiments: CPU-hours = 100 x mean(851, 1702) / 3600; cores held = wall x threads, and
+    # 4000 MB on a 2 GB-per-core node holds 2 cores; wall = held core-hours / (2 x 4 cores)
+    cpu_h = 100 * (851 + 1702) / 2 / 3600
+    core_h = 100 * ((2 + 200 + 800) + (4 + 400 + 1600)) / 2 / 3600
+    assert f"{cpu_h:,.1f} CPU-hours; {core_h:,.1f} core-hours allocated" in out
+    assert f"about {core_h / 8:,.2f} h of wall time" in out
+    _, steps = _read_tsv(tmp_path / "steps.tsv")
+    assert [s["step"] for s in steps] == ["shuffle", "train", "prune"] and steps[2]["wall_s"] == "600.000"
+    # a record that is not one, or no records at all: one line, exit 1
+    (res / "benchmarks" / "X" / "train.tsv").write_text("nonsense\n")
+    proc = _cost_table("--results", res)
+    assert proc.returncode == 1 and proc.stderr.startswith("cost_table.py: error:") and "train.tsv" in proc.stderr
+    proc = _cost_table("--results", tmp_path / "nothing")
+    assert proc.returncode == 1 and "no such directory" in proc.stderr

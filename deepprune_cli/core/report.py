@@ -325,21 +325,32 @@ code{background:#f3f5f7;padding:0 .2em}.muted{color:#666}
 """
 
 
-def _table(header: list[str] | None, rows: list[list], numeric: set[int] = frozenset()) -> str:
-    """An HTML table; ``header=None`` for a two-column list of facts (the first column as row headers)."""
+# Cells holding wall-clock times carry class "time": the one part of a page that differs between
+# two runs of the same pipeline (a workflow comparing results can drop them).
+TIMED_FACTS = ("fitting time",)
+
+
+def _table(header: list[str] | None, rows: list[list], numeric: set[int] = frozenset(),
+           timed: set[int] = frozenset()) -> str:
+    """An HTML table; ``header=None`` for a two-column list of facts (the first column as row headers).
+
+    ``numeric``: column indices aligned right; ``timed``: columns of wall-clock times.
+    """
     out = ["<table>"]
     if header:
         out += ["<thead><tr>", *(f"<th>{html.escape(h)}</th>" for h in header), "</tr></thead>"]
     out.append("<tbody>")
     if header is None:
         for key, value in rows:
-            out.append(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(str(value))}</td></tr>")
+            cls = ' class="time"' if key in TIMED_FACTS else ""
+            out.append(f"<tr><th>{html.escape(str(key))}</th><td{cls}>{html.escape(str(value))}</td></tr>")
         out.append("</tbody></table>")
         return "".join(out)
     for row in rows:
         out.append("<tr>")
         for i, cell in enumerate(row):
-            cls = ' class="num"' if i in numeric else ""
+            classes = " ".join(c for c, cols in (("num", numeric), ("time", timed)) if i in cols)
+            cls = f' class="{classes}"' if classes else ""
             out.append(f"<td{cls}>{html.escape(str(cell))}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
@@ -408,7 +419,7 @@ def _performance(run: RunData) -> str:
              _fmt(s.get("val_auroc")), _fmt(s.get("val_auprc")), _fmt(s.get("test_auroc")), _fmt(s.get("test_auprc")),
              _fmt(s.get("seconds"), 2)] for s in run.stages]  # fmt: skip
     parts.append(_table(["round", "kernels", "variant", "epochs", "val AUROC", "val AUPRC", "test AUROC", "test AUPRC", "seconds"],
-                        rows, numeric={1, 3, 4, 5, 6, 7, 8}))  # fmt: skip
+                        rows, numeric={1, 3, 4, 5, 6, 7, 8}, timed={8}))  # fmt: skip
     return "".join(parts)
 
 

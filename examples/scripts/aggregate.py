@@ -14,8 +14,13 @@ RESULTS/benchmarks/<dataset>/<step>.tsv, and writes:
   --curve       mean test AUROC over datasets against kernel count, one line per variant
   --motifs      every dataset's motif table, with a dataset column
   --costs       wall time, CPU time and peak memory of every step of every dataset
+  --failed      the datasets that could not be aggregated (with --skip-failed): dataset, the
+                step that failed and why (the first error line of its log under --logs)
 
-Each output is optional and only what it needs is read. Usage (what the Snakefile runs; any
+Each output is optional and only what it needs is read. By default a dataset whose results are
+missing or unreadable is an error; with --skip-failed it is left out of every table, named on
+stderr and in --failed, and the others are aggregated (what the workflow's `onerror` handler
+runs after `snakemake --keep-going`, writing results/partial/ and results/failed.tsv). Usage (what the Snakefile runs; any
 python with matplotlib works; the workflow uses deepprune's, and its figure style when importable):
 
   python scripts/aggregate.py --results results --datasets GABPA REST \\
@@ -46,7 +51,10 @@ SUMMARY_COLUMNS = (
 )  # fmt: skip
 COMPARISON_COLUMNS = ("a", "b", "kernels", "round", "n_datasets", "median_a", "median_b", "median_diff", "b_wins", "p_value")
 COST_COLUMNS = ("dataset", "step", "seconds", "cpu_seconds", "max_rss_mb")
+FAILED_COLUMNS = ("dataset", "step", "reason")
 STEPS = ("shuffle", "train", "prune", "evaluate", "logos")
+# the workflow's per-dataset logs, in the order the steps run (inputs: the input-file check)
+LOG_STEPS = ("inputs", "bed_split", "bed_test_negatives", "bed_test_set") + STEPS
 VARIANT_ORDER = {"initial": 0, "deepprune": 1, "inter": 2, "baseline": 3, "lottery": 4}
 
 
@@ -154,6 +162,24 @@ def read_costs(results: Path, dataset: str) -> list[dict]:
             }
         )
     return rows
+
+
+def failure(logs: Path | None, dataset: str, problem: str) -> dict:
+    """Which step of ``dataset`` failed and why: the first step whose log (LOGS/<dataset>/<step>.log)
+    has an error line, that line as the reason; else the step of the last log and ``problem``."""
+    steps = []
+    if logs is not None and (logs / dataset).is_dir():
+        for step in LOG_STEPS:
+            log = logs / dataset / f"{step}.log"
+            if not log.is_file():
+                continue
+            steps.append(step)
+            text = log.read_text(encoding="utf-8", errors="replace").splitlines()
+            errors = [line.strip() for line in text if "error" in line.lower() and line.strip()]
+            if errors:
+                return {"dataset": dataset, "step": step, "reason": errors[-1]}
+    step = steps[-1] if steps else ""
+    return {"dataset": dataset, "step": step, "reason": f"no error logged ({problem})"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -351,15 +377,30 @@ def aggregate(args) -> None:
     wants_auroc = any((args.summary, args.comparison, args.scatter, args.curve))
     if not (wants_auroc or args.motifs or args.costs):
         raise AggregateError("nothing to write: give at least one of --summary, --comparison, --scatter, --curve, --motifs, --costs")
+    if args.failed and not args.skip_failed:
+        raise AggregateError("--failed needs --skip-failed")
+    logs = Path(args.logs) if args.logs else None
     # read everything before writing anything
-    rows, motifs, costs = [], [], []
+    rows, motifs, costs, failed = [], [], [], []
     for ds in datasets:
-        if wants_auroc:
-            rows.extend(read_dataset(results, ds))
-        if args.motifs:
-            motifs.extend(read_motifs(results, ds))
+        try:
+            ds_rows = read_dataset(results, ds) if wants_auroc else []
+            ds_motifs = read_motifs(results, ds) if args.motifs else []
+        except AggregateError as exc:
+            if not args.skip_failed:
+                raise
+            failed.append(failure(logs, ds, str(exc)))
+            continue
+        rows.extend(ds_rows)
+        motifs.extend(ds_motifs)
         if args.costs:
             costs.extend(read_costs(results, ds))
+    if failed and len(failed) == len(datasets):
+        if args.failed:
+            write_table(Path(args.failed), FAILED_COLUMNS, failed)
+        for f in failed:
+            print(f"aggregate.py: failed: {f['dataset']}: {f['step'] or '?'}: {f['reason']}", file=sys.stderr)
+        raise AggregateError("every dataset failed: nothing to aggregate")
     comparison = paired_comparison(rows, a, b)
     version = ""
     if args.version_file and Path(args.version_file).is_file():
@@ -378,9 +419,15 @@ def aggregate(args) -> None:
         write_table(Path(args.motifs), columns, motifs)
     if args.costs:
         write_table(Path(args.costs), COST_COLUMNS, costs)
+    if args.failed:
+        write_table(Path(args.failed), FAILED_COLUMNS, failed)
 
     # a short report on stderr (the workflow's log)
-    print(f"aggregate.py: {len(datasets)} dataset(s)" + (f" ({version})" if version else ""), file=sys.stderr)
+    print(f"aggregate.py: {len(datasets) - len(failed)} dataset(s)" + (f" ({version})" if version else ""), file=sys.stderr)
+    if failed:
+        print(f"  {len(failed)} failed dataset(s), left out:", file=sys.stderr)
+        for f in failed:
+            print(f"    {f['dataset']}: {f['step'] or '?'}: {f['reason']}", file=sys.stderr)
     if wants_auroc:
         print(f"  {len(rows)} stage(s)", file=sys.stderr)
     for c in comparison:
@@ -414,6 +461,9 @@ def parse_args(argv=None):
     ap.add_argument("--motifs", help="all motif tables (TSV)")
     ap.add_argument("--costs", help="per-step wall time and memory from Snakemake benchmark files (TSV)")
     ap.add_argument("--version-file", help="`deepprune --version` output, quoted in the log")
+    ap.add_argument("--skip-failed", action="store_true", help="leave out datasets whose results are missing, instead of failing")
+    ap.add_argument("--failed", help="with --skip-failed: the left-out datasets, their failed step and why (TSV)")
+    ap.add_argument("--logs", help="the workflow's log directory (LOGS/<dataset>/<step>.log), read for --failed")
     return ap.parse_args(argv)
 
 
@@ -431,6 +481,9 @@ def args_from_snakemake(smk) -> argparse.Namespace:
         motifs=getattr(out, "motifs", None),
         costs=getattr(out, "costs", None),
         version_file=getattr(smk.input, "version", None),
+        skip_failed=False,
+        failed=None,
+        logs=None,
     )
 
 
