@@ -157,11 +157,11 @@ def _device_data(seqs, spec=None):
 def _prune(train_seqs, out_dir: Path, kernels=4, rounds=6, epochs=60, arch="deepbind", kernel_length=None, seed=0):
     """Train kernels*2**rounds kernels and prune to ``kernels`` (the tool's defaults: 256 -> 4,
     up to 60 epochs, patience 15; no baseline variant): the final model."""
-    from deepprune_cli.core import datasets, models, pruning, store, training
+    from deepprune_cli.core import architectures, datasets, pruning, store, training
 
     data = datasets.make_training_data(train_seqs, None, shuffle="auto", seed=seed)
     tr, va = datasets.split_validation(data, 0.1, seed=seed)
-    spec = models.arch_spec(arch, kernels, kernel_length, data.seqs.n_classes, True, seq_len=None)
+    spec = architectures.arch_spec(arch, kernels, kernel_length, data.seqs.n_classes, True, seq_len=None)
     opts = pruning.PruneOptions(
         kernels=kernels, rounds=rounds, baseline=False,
         train=training.TrainOptions(max_epochs=epochs, seed=seed),
@@ -240,13 +240,13 @@ def sim() -> dict:
 
 
 def koo(n: int = 25_000, epochs: int = 20) -> dict:
-    from deepprune_cli.core import compare, models, simulate, training
+    from deepprune_cli.core import architectures, compare, models, simulate, training
 
     ds = simulate.simulate(simulate.make_design("koo2019", n=n, seed=0))
     train, valid, test = ds.split("train"), ds.split("valid"), ds.split("test")
     out = {"n": n, "max_epochs": epochs}
     for arch in ("cnn-25", "cnn-2"):
-        spec = models.arch_spec(arch, n_outputs=train.n_classes, seq_len=train.fixed_length())
+        spec = architectures.arch_spec(arch, n_outputs=train.n_classes, seq_len=train.fixed_length())
         model = models.build_model(spec, seed=0)
         opts = training.TrainOptions(max_epochs=epochs, patience=5, seed=0, lr=1e-3)
         t0 = time.perf_counter()

@@ -30,7 +30,8 @@ HERE = Path(__file__).resolve().parent
 def model_dir(kernels: int) -> Path:
     """A DeepBind-style model with ``kernels`` kernels of 24 bp (seeded random weights: speed does
     not depend on what the kernels learned)."""
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
     from deepprune_cli.core.store import save_model
 
     path = OUT / f"predict_model_k{kernels}"

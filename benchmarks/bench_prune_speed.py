@@ -25,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 def epoch_seconds(n_kernels: int, active: int, train, val, threads: int, epochs: int = 2) -> float:
     import torch
 
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
     from deepprune_cli.core.training import TrainOptions, fit
 
     torch.set_num_threads(threads)

@@ -33,7 +33,7 @@ def pwm_scanner(motif, pvalue: float):
     """A FIMO-style scanner for one true motif: log2-odds weights, exact p-value threshold."""
     import torch
 
-    from deepprune_cli.core.models import reverse_complement_weight
+    from deepprune_cli.core.first_layer import reverse_complement_weight
     from deepprune_cli.core.scan import Scanner, null_distribution
 
     probs = (motif.probs + 0.01) / (1 + 4 * 0.01)

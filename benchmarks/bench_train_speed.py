@@ -116,7 +116,7 @@ def gpu_throughput(n: int = 500_000, epochs: int = 3) -> None:
     if not torch.cuda.is_available():
         print("skipped: no CUDA device")
         return
-    from deepprune_cli.core import models, training
+    from deepprune_cli.core import architectures, models, training
 
     rng = np.random.default_rng(0)
     tok = rng.integers(0, 4, size=(n, 101), dtype=np.uint8)
@@ -131,7 +131,7 @@ def gpu_throughput(n: int = 500_000, epochs: int = 3) -> None:
             torch.cuda.synchronize()
             times.append(row["seconds"])
 
-        m = models.build_model(models.arch_spec("deepbind", n_kernels=K), seed=0)
+        m = models.build_model(architectures.arch_spec("deepbind", n_kernels=K), seed=0)
         training.fit(m, train, val, training.TrainOptions(max_epochs=epochs, patience=epochs), dev, cb)
         best = min(times[1:] or times)
         print(f"GPU deepbind K={K}: {n / best:,.0f} samples/s ({best:.2f} s per epoch of {n:,} samples)")

@@ -16,7 +16,8 @@ EBOX_RC = "GTCACGTG"
 def ebox_model(arch: str = "deepbind", n_kernels: int = 4, seq_len: int | None = None, seed: int = 0):
     import torch
 
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
 
     spec = arch_spec(arch, n_kernels=n_kernels, kernel_length=len(EBOX), seq_len=seq_len)
     model = build_model(spec, seed=seed)

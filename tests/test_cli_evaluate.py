@@ -37,7 +37,8 @@ def _make_prune_dir(out, noise_seed):
     deepprune stages hold a clean CTCF detector, baselines a noisy one."""
     import torch
 
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
     from deepprune_cli.core.pruning import StageResult, format_summary, stage_name
     from deepprune_cli.core.store import save_model
 
@@ -131,7 +132,8 @@ def test_pairs_compare_and_plots(setup):
 
 
 def test_multilabel_per_class_rows(tmp_path):
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
     from deepprune_cli.core.store import save_model
 
     model = build_model(arch_spec("cnn-4", n_outputs=2, seq_len=60), seed=0)

@@ -26,7 +26,8 @@ def planted(tmp_path_factory):
     masked (pruned) kernel; plus labelled sequences with CTCF/MAX sites on either strand."""
     import torch
 
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
     from deepprune_cli.core.store import save_model
 
     d = tmp_path_factory.mktemp("logos")
@@ -218,7 +219,8 @@ def test_more_bad_inputs_in_process(planted, tmp_path):
 
 def test_batch_norm_same_padding_model_in_process(tmp_path):
     """A Koo & Eddy architecture (first conv 'same' padded, batch norm folded in)."""
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
     from deepprune_cli.core.store import save_model
 
     model = build_model(arch_spec("cnn-4", n_outputs=2, seq_len=60), seed=0)

@@ -18,7 +18,8 @@ from deepprune_cli.core.criteria import (
     select_half,
 )
 from deepprune_cli.core.errors import InputError
-from deepprune_cli.core.models import arch_spec, build_model, select_kernels
+from deepprune_cli.core.architectures import arch_spec
+from deepprune_cli.core.models import build_model, select_kernels
 from deepprune_cli.core.sequences import SequenceSet
 from deepprune_cli.core.training import to_device
 

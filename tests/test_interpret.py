@@ -182,7 +182,8 @@ def test_max_activations_match_brute_force(both, padding):
 
 
 def test_consistent_with_the_model_first_layer():
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
 
     model = build_model(arch_spec("deepbind", n_kernels=6, kernel_length=8), seed=1).eval()
     rng = np.random.default_rng(5)

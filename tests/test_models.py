@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deepprune_cli.core import architectures as A
+from deepprune_cli.core import first_layer as FL
 from deepprune_cli.core import models as M
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.sequences import one_hot, reverse_complement
@@ -24,10 +26,10 @@ def _length(name: str) -> int:
 
 def _model(name: str, n_outputs: int = 1, both: bool = True, seed: int = 0, **kw) -> M.MotifCNN:
     L = _length(name)
-    return M.build_model(M.arch_spec(name, n_outputs=n_outputs, both_strands=both, seq_len=L, **kw), seed=seed).eval()
+    return M.build_model(A.arch_spec(name, n_outputs=n_outputs, both_strands=both, seq_len=L, **kw), seed=seed).eval()
 
 
-@pytest.mark.parametrize("name", M.ARCHITECTURES)
+@pytest.mark.parametrize("name", A.ARCHITECTURES)
 def test_every_architecture_builds_and_runs(name):
     n_out = 3 if name.startswith("cnn") else 1
     m = _model(name, n_out)
@@ -97,13 +99,13 @@ def test_gather_conv_equals_conv1d_on_one_hot(k, w, extra, b, seed):
     bias = torch.from_numpy(rng.normal(size=k).astype(np.float32))
     ref = _conv_reference(tokens, weight, bias)
     t = torch.from_numpy(tokens)
-    torch.testing.assert_close(M.conv_gather(t, weight, bias), ref, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(M.conv_onehot(t, weight, bias), ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(FL.conv_gather(t, weight, bias), ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(FL.conv_onehot(t, weight, bias), ref, rtol=1e-4, atol=1e-4)
     # fused global max = max over positions of the reference conv (without bias)
-    fused = M.fused_global_max(t, weight) + bias
+    fused = FL.fused_global_max(t, weight) + bias
     torch.testing.assert_close(fused, ref.amax(dim=2), rtol=1e-4, atol=1e-4)
     # 'same' padding: PAD tokens weigh zero, as zero padding of the one-hot input
-    same = M.first_conv_map(t, weight, bias, "same", "gather")
+    same = FL.first_conv_map(t, weight, bias, "same", "gather")
     torch.testing.assert_close(same, _conv_reference(tokens, weight, bias, "same"), rtol=1e-4, atol=1e-4)
 
 
@@ -113,9 +115,9 @@ def test_fused_gradient_equals_autograd_through_conv1d():
     w = torch.from_numpy(rng.normal(size=(6, 4, 11)).astype(np.float32))
     g = torch.from_numpy(rng.normal(size=(32, 6)).astype(np.float32))
     w1 = w.clone().requires_grad_()
-    (M.fused_global_max(tokens, w1) * g).sum().backward()
+    (FL.fused_global_max(tokens, w1) * g).sum().backward()
     w2 = w.clone().requires_grad_()
-    (M.conv_onehot(tokens, w2, None).amax(dim=2) * g).sum().backward()
+    (FL.conv_onehot(tokens, w2, None).amax(dim=2) * g).sum().backward()
     torch.testing.assert_close(w1.grad, w2.grad, rtol=1e-4, atol=1e-4)
 
 
@@ -166,15 +168,15 @@ def test_select_kernels_matches_masked_model(name):
 
 def test_arch_errors():
     with pytest.raises(InputError, match="unknown architecture 'deepbnd'.*deepbind"):
-        M.arch_spec("deepbnd")
+        A.arch_spec("deepbnd")
     with pytest.raises(InputError, match="--kernels must be at least 1"):
-        M.arch_spec("deepbind", n_kernels=0)
+        A.arch_spec("deepbind", n_kernels=0)
     with pytest.raises(InputError, match="too short"):
-        M.MotifCNN(M.arch_spec("3layer_local_win3", seq_len=40))
-    spec = M.arch_spec("cnn9-4", seq_len=200)
+        M.MotifCNN(A.arch_spec("3layer_local_win3", seq_len=40))
+    spec = A.arch_spec("cnn9-4", seq_len=200)
     assert spec.convs[0].width == 9 and spec.convs[0].pool == 4 and spec.convs[1].pool == 25
-    assert M.arch_spec("cnn-50-2", seq_len=200).convs[0].pool_stride == 2
-    assert M.arch_spec("deepbind", n_kernels=4, kernel_length=10).convs[0].width == 10
+    assert A.arch_spec("cnn-50-2", seq_len=200).convs[0].pool_stride == 2
+    assert A.arch_spec("deepbind", n_kernels=4, kernel_length=10).convs[0].width == 10
 
 
 def test_fixed_length_architecture_refuses_other_lengths():
@@ -186,6 +188,6 @@ def test_fixed_length_architecture_refuses_other_lengths():
 
 
 def test_spec_round_trip():
-    spec = M.arch_spec("cnn-50-2", n_outputs=12, seq_len=200)
-    again = M.ArchSpec.from_dict(spec.to_dict())
+    spec = A.arch_spec("cnn-50-2", n_outputs=12, seq_len=200)
+    again = A.ArchSpec.from_dict(spec.to_dict())
     assert again == spec

@@ -24,7 +24,8 @@ def _clean_background(rng, n):
 
 def test_mutation_map_matches_scoring_each_mutant():
     from deepprune_cli.core import mutate
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
     from deepprune_cli.core.sequences import encode
 
     model = build_model(arch_spec("deepbind", n_kernels=3, kernel_length=6), seed=3).eval()

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepprune_cli.core.errors import InputError
-from deepprune_cli.core.models import arch_spec, build_model
+from deepprune_cli.core.architectures import arch_spec
+from deepprune_cli.core.models import build_model
 from deepprune_cli.core.pruning import (
     PruneOptions,
     PruneRun,

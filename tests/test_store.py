@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from deepprune_cli.core import architectures as A
 from deepprune_cli.core import models as M
 from deepprune_cli.core import store
 from deepprune_cli.core import training as T
@@ -28,7 +29,7 @@ def _seqs(n=20, L=101, seed=0):
 
 @pytest.mark.parametrize("name,L,C", [("deepbind", 101, 1), ("2layer_local_win3", 101, 1), ("cnn-10", 200, 3)])
 def test_round_trip_gives_identical_predictions(tmp_path, name, L, C):
-    spec = M.arch_spec(name, n_outputs=C, seq_len=L)
+    spec = A.arch_spec(name, n_outputs=C, seq_len=L)
     model = M.build_model(spec, seed=1)
     with torch.no_grad():  # non-trivial batch-norm statistics must travel too
         for mod in model.modules():
@@ -52,7 +53,7 @@ def test_round_trip_gives_identical_predictions(tmp_path, name, L, C):
 
 
 def test_saving_twice_is_byte_identical(tmp_path):
-    model = M.build_model(M.arch_spec("deepbind"), seed=3)
+    model = M.build_model(A.arch_spec("deepbind"), seed=3)
     for d in ("a", "b"):
         store.save_model(tmp_path / d, model, history=HISTORY, metrics={"x": 1.0})
     for f in (store.CONFIG, store.WEIGHTS, store.HISTORY, store.METRICS):
@@ -60,7 +61,7 @@ def test_saving_twice_is_byte_identical(tmp_path):
 
 
 def test_selected_model_keeps_original_ids_and_mask(tmp_path):
-    model = M.build_model(M.arch_spec("deepbind", n_kernels=10), seed=0)
+    model = M.build_model(A.arch_spec("deepbind", n_kernels=10), seed=0)
     small = M.select_kernels(model, [1, 4, 7])
     small.kernel_mask[1] = 0  # original kernel 4 masked
     store.save_model(tmp_path / "s", small)
@@ -76,7 +77,7 @@ def test_selected_model_keeps_original_ids_and_mask(tmp_path):
 @pytest.fixture
 def saved(tmp_path):
     path = tmp_path / "model"
-    store.save_model(path, M.build_model(M.arch_spec("deepbind", n_kernels=4), seed=0))
+    store.save_model(path, M.build_model(A.arch_spec("deepbind", n_kernels=4), seed=0))
     return path
 
 
@@ -118,7 +119,7 @@ def test_missing_corrupt_or_mismatched_weights(saved, tmp_path):
     with pytest.raises(ModelDirError, match="no weights.pt"):
         store.load_model(saved)
     other = tmp_path / "other"
-    store.save_model(other, M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=0))
+    store.save_model(other, M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0))
     shutil.copy(other / store.WEIGHTS, w)
     with pytest.raises(ModelDirError, match="weights do not match config.json"):
         store.load_model(saved)
@@ -126,7 +127,7 @@ def test_missing_corrupt_or_mismatched_weights(saved, tmp_path):
 
 def test_seed_folder_hint(tmp_path):
     root = tmp_path / "seeds"
-    store.save_model(root / "seed0", M.build_model(M.arch_spec("deepbind", n_kernels=2), seed=0))
+    store.save_model(root / "seed0", M.build_model(A.arch_spec("deepbind", n_kernels=2), seed=0))
     (root / "summary.json").write_text("{}")
     with pytest.raises(ModelDirError, match="one model per seed; load one of seed0"):
         store.load_model(root)
@@ -156,7 +157,7 @@ def test_binary_history_and_mismatch_details(saved, tmp_path):
         store.load_model(saved)
     (saved / store.HISTORY).unlink()
     other = tmp_path / "other"
-    store.save_model(other, M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=0))
+    store.save_model(other, M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0))
     shutil.copy(other / store.WEIGHTS, saved / store.WEIGHTS)
     with pytest.raises(ModelDirError, match=r"do not match config.json \(conv1.bias: config says 4, weights have 8\)"):
         store.load_model(saved)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from deepprune_cli.core import datasets as D
 from deepprune_cli.core import metrics, store
+from deepprune_cli.core import architectures as A
 from deepprune_cli.core import models as M
 from deepprune_cli.core import training as T
 from deepprune_cli.core.errors import InputError
@@ -36,7 +37,7 @@ def rest():
 @pytest.fixture(scope="module")
 def trained(rest):
     train, val, test = rest
-    model = M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=0)
+    model = M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0)
     model, history = T.fit(model, train, val, T.TrainOptions(max_epochs=25, lr=0.01, batch_size=64))
     return model, history
 
@@ -58,7 +59,7 @@ def test_best_weights_are_restored(rest, trained):
 
 def test_early_stopping_stops_before_max_epochs(rest):
     train, val, _ = rest
-    model = M.build_model(M.arch_spec("deepbind", n_kernels=4), seed=0)
+    model = M.build_model(A.arch_spec("deepbind", n_kernels=4), seed=0)
     # lr this high overfits fast; patience 2 must end the run long before 200 epochs
     _, history = T.fit(model, train, val, T.TrainOptions(max_epochs=200, patience=2, lr=0.05, batch_size=32))
     assert len(history) < 200
@@ -71,7 +72,7 @@ def test_same_seed_identical_weights_other_seed_differs(rest):
     opts = T.TrainOptions(max_epochs=3, lr=0.01, batch_size=64, seed=4)
 
     def run(seed, opt_seed):
-        m = M.build_model(M.arch_spec("1layer", n_kernels=4), seed=seed)  # has dropout: RNG matters
+        m = M.build_model(A.arch_spec("1layer", n_kernels=4), seed=seed)  # has dropout: RNG matters
         m, h = T.fit(m, train, val, T.TrainOptions(**{**opts.to_dict(), "seed": opt_seed}))
         return store.state_bytes(m), h
 
@@ -84,7 +85,7 @@ def test_same_seed_identical_weights_other_seed_differs(rest):
 
 def test_fit_is_reusable_with_fresh_optimiser_and_smaller_model(rest):
     train, val, _ = rest
-    m = M.build_model(M.arch_spec("deepbind", n_kernels=6), seed=0)
+    m = M.build_model(A.arch_spec("deepbind", n_kernels=6), seed=0)
     m, _ = T.fit(m, train, val, T.TrainOptions(max_epochs=2, lr=0.01))
     small = M.select_kernels(m, [0, 3])
     acts = T.kernel_activations(small, val)
@@ -96,7 +97,7 @@ def test_fit_is_reusable_with_fresh_optimiser_and_smaller_model(rest):
 
 def test_masked_kernels_stay_frozen(rest):
     train, val, _ = rest
-    m = M.build_model(M.arch_spec("deepbind", n_kernels=4), seed=0)
+    m = M.build_model(A.arch_spec("deepbind", n_kernels=4), seed=0)
     m.kernel_mask[2] = 0
     before = m.conv1.weight[2].clone()
     m, _ = T.fit(m, train, val, T.TrainOptions(max_epochs=2))
@@ -107,7 +108,7 @@ def test_l1_penalty_shrinks_dense_weights(rest):
     train, val, _ = rest
     norms = []
     for l1 in (0.0, 0.05):
-        m = M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=0)
+        m = M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0)
         m, _ = T.fit(m, train, val, T.TrainOptions(max_epochs=4, lr=0.01, l1=l1))
         norms.append(float(m.out.weight.detach().abs().sum()))
     assert norms[1] < norms[0]
@@ -116,7 +117,7 @@ def test_l1_penalty_shrinks_dense_weights(rest):
 def test_grouped_seeds_match_sequential_training(rest):
     """The vmapped multi-seed path (used on GPUs) equals one-by-one training, here on CPU."""
     train, val, _ = rest
-    spec = M.arch_spec("deepbind", n_kernels=4, dropout=0.0)  # dropout draws differ under vmap
+    spec = A.arch_spec("deepbind", n_kernels=4, dropout=0.0)  # dropout draws differ under vmap
     opts = T.TrainOptions(max_epochs=3, lr=0.01, batch_size=64)
     seeds = [0, 1]
     seq = T.fit_many([M.build_model(spec, seed=s, conv_impl="onehot") for s in seeds], train, val, opts, seeds, grouped=False)
@@ -132,7 +133,7 @@ def test_grouped_seeds_with_batch_norm_update_running_stats():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 4, size=(96, 40)).astype(np.uint8)
     y = rng.integers(0, 2, size=(96, 2)).astype(np.float32)
-    spec = M.arch_spec("cnn9-4", n_outputs=2, seq_len=40)
+    spec = A.arch_spec("cnn9-4", n_outputs=2, seq_len=40)
     models = [M.build_model(spec, seed=s) for s in (0, 1)]
     out = T.fit_many(models, (x[:64], y[:64]), (x[64:], y[64:]), T.TrainOptions(max_epochs=2, batch_size=32), [0, 1], grouped=True)
     rm = [m.bn1.running_mean for m, _ in out]
@@ -227,7 +228,7 @@ def test_metrics_equal_scikit_learn_including_ties(n, levels, seed):
 def test_adam_is_bit_identical_to_torch_optim():
     def run(make):
         torch.manual_seed(0)
-        model = M.build_model(M.arch_spec("1layer", n_kernels=3, dropout=0.0), seed=0)
+        model = M.build_model(A.arch_spec("1layer", n_kernels=3, dropout=0.0), seed=0)
         model.dense[0][2].p = 0.0  # no dropout: same function for both optimisers
         opt = make(model.parameters())
         x = torch.randint(0, 4, (32, 101), dtype=torch.uint8)
@@ -255,13 +256,13 @@ def test_metrics_auroc_and_sd():
 def test_cuda_training_and_grouped_seeds(rest):
     train, val, test = rest
     dev = T.resolve_device("cuda")
-    m = M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=0)
+    m = M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0)
     m, h = T.fit(m, train, val, T.TrainOptions(max_epochs=25, lr=0.01, batch_size=64), device=dev)
     assert T.evaluate(m, test)["auroc"] > 0.85
-    cpu = M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=0)
+    cpu = M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0)
     x = torch.from_numpy(D.token_matrix(val))
     torch.testing.assert_close(cpu(x), cpu.to(dev)(x.to(dev)).cpu(), rtol=1e-4, atol=1e-4)
-    out = T.fit_many([M.build_model(M.arch_spec("deepbind", n_kernels=8), seed=s) for s in (0, 1)], train, val,
+    out = T.fit_many([M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=s) for s in (0, 1)], train, val,
                      T.TrainOptions(max_epochs=5), [0, 1], device=dev)  # fmt: skip
     assert len(out) == 2 and all(len(h) == 5 for _, h in out)
 

@@ -83,7 +83,7 @@ def command(
     if seed < 0:
         raise InputError(f"--seed must be non-negative, got {seed}")
 
-    from deepprune_cli.core import models, pruning, store, training
+    from deepprune_cli.core import architectures, pruning, store, training
     from deepprune_cli.core.prepare import prepare_training
 
     opts = pruning.PruneOptions(
@@ -109,7 +109,7 @@ def command(
         spec = start.spec
     else:
         spec = None
-        probe = models.arch_spec(arch, opts.start_kernels, kernel_length, 1, both_strands, seq_len=200)
+        probe = architectures.arch_spec(arch, opts.start_kernels, kernel_length, 1, both_strands, seq_len=200)
         if probe.convs[0].pool != "global":
             raise InputError(f"--arch {arch}: pruning needs a first layer with global max pooling (deepbind, 1layer, ...)")
 

@@ -102,7 +102,7 @@ def command(
         raise InputError(f"--seed must be non-negative, got {seed}")
 
     # Heavy imports only now, so `deepprune --help` stays instant.
-    from deepprune_cli.core import metrics, models, prepare, store, training
+    from deepprune_cli.core import architectures, metrics, models, prepare, store, training
 
     dev = training.resolve_device(device)
     training.set_threads(threads)
@@ -118,7 +118,7 @@ def command(
     )
     opts.validate()
     # Validate the architecture name and sizes before reading any data.
-    models.arch_spec(arch, kernels, kernel_length, 1, both_strands, seq_len=200, dropout=dropout)
+    architectures.arch_spec(arch, kernels, kernel_length, 1, both_strands, seq_len=200, dropout=dropout)
 
     pos = read_input(input_path, fmt, genome, width)
     neg = read_input(negatives, fmt, genome, width) if negatives else None

@@ -10,30 +10,32 @@ public API; each lives in the module that owns its idea and is imported only whe
 
 Modules, one idea each:
 
-========== ==============================================================================
-sequences  FASTA / DeepBind ``.seq`` / Zeng ``.data`` / BED+genome readers; uint8 tokens
-shuffle    exact uniform k-let shuffles
-motifs     the :class:`Motif` type, MEME read/write, bundled JASPAR collections
-simulate   simulated datasets with planted motifs and their exact Bayes-optimal scores
-datasets   labelled training data: shuffled negatives, validation split
-prepare    the whole input side of ``train``/``prune`` in one call
-models     architectures (DeepBind, Zeng et al., Koo & Eddy) and :class:`MotifCNN`
-training   the fit loop with early stopping, prediction, devices and threads
-criteria   which kernels to keep when pruning (``loss``, ``weight``, ``score``, ``score-weight``)
-pruning    the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv``
-interpret  first-layer kernels -> position probability matrices
-compare    Tomtom-style motif comparison (p/E/q-values) and recovery of true motifs
-metrics    AUROC / AUPRC per output
-evaluation models on labelled data, records, paired comparisons across data sets (Wilcoxon)
-plots      sequence logos and figures (deterministic bytes)
-inference  a trained model on new sequences, streamed in chunks (``deepprune predict``)
-scan       every kernel's hits along sequences, with exact p-values (``deepprune scan``)
-mutate     in-silico mutagenesis maps and SNV effects (``deepprune mutate``)
-report     one self-contained HTML page for runs and models
-store      model directories: ``config.json``, weights, ``history.tsv``, ``metrics.json``
-atomic     all-or-nothing writes of files and directories
-errors     the exceptions the library raises for bad input
-========== ==============================================================================
+============= ==============================================================================
+sequences     FASTA / DeepBind ``.seq`` / Zeng ``.data`` / BED+genome readers; uint8 tokens
+shuffle       exact uniform k-let shuffles
+motifs        the :class:`Motif` type, MEME read/write, bundled JASPAR collections
+simulate      simulated datasets with planted motifs and their exact Bayes-optimal scores
+datasets      labelled training data: shuffled negatives, validation split
+prepare       the whole input side of ``train``/``prune`` in one call
+architectures specs of the networks: DeepBind, Zeng et al. (2016), Koo & Eddy (2019)
+first_layer   the first convolution over tokens: one-hot, gather and fused numba kernels
+models        :class:`MotifCNN` from a spec, physical kernel removal
+training      the fit loop with early stopping, prediction, devices and threads
+criteria      which kernels to keep when pruning (``loss``, ``weight``, ``score``, ``score-weight``)
+pruning       the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv``
+interpret     first-layer kernels -> position probability matrices
+compare       Tomtom-style motif comparison (p/E/q-values) and recovery of true motifs
+metrics       AUROC / AUPRC per output
+evaluation    models on labelled data, records, paired comparisons across data sets (Wilcoxon)
+plots         sequence logos and figures (deterministic bytes)
+inference     a trained model on new sequences, streamed in chunks (``deepprune predict``)
+scan          every kernel's hits along sequences, with exact p-values (``deepprune scan``)
+mutate        in-silico mutagenesis maps and SNV effects (``deepprune mutate``)
+report        one self-contained HTML page for runs and models
+store         model directories: ``config.json``, weights, ``history.tsv``, ``metrics.json``
+atomic        all-or-nothing writes of files and directories
+errors        the exceptions the library raises for bad input
+============= ==============================================================================
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ _EXPORTS = {
     ),
     "datasets": ("TrainingData", "make_training_data", "split_validation"),
     "prepare": ("PreparedData", "prepare_training"),
-    "models": ("ArchSpec", "ARCHITECTURES", "arch_spec", "build_model", "MotifCNN", "select_kernels"),
+    "architectures": ("ArchSpec", "ARCHITECTURES", "arch_spec"),
+    "first_layer": ("CONV_IMPLS", "conv_onehot", "fused_kernel_features"),
+    "models": ("build_model", "MotifCNN", "select_kernels"),
     "training": ("TrainOptions", "fit", "fit_many", "predict", "kernel_activations"),
     "criteria": ("CRITERIA", "DEFAULT_CRITERION", "Selection", "select_half"),
     "pruning": ("PruneOptions", "PruneRun", "StageResult", "read_summary"),

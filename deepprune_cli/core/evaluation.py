@@ -172,17 +172,11 @@ def evaluate_pairs(jobs, fmt="auto", genome=None, width=None, device="cpu", batc
             n_neg=[int(v) for v in (y <= 0.5).sum(axis=0)],
             auroc_per_class=[float(v) for v in roc],
             auprc_per_class=[float(v) for v in prc],
-            auroc=_nanmean(roc),
-            auprc=_nanmean(prc),
+            auroc=metrics.nanmean(roc),
+            auprc=metrics.nanmean(prc),
         )
         records.append(out)
     return records
-
-
-def _nanmean(values) -> float:
-
-    vals = [float(v) for v in values if not math.isnan(float(v))]
-    return sum(vals) / len(vals) if vals else float("nan")
 
 
 def format_number(v) -> str:

@@ -98,7 +98,7 @@ def kernel_best(model: MotifCNN, tokens: np.ndarray) -> tuple[np.ndarray, np.nda
     if c0.padding == "valid" and model.bn1 is None and _fused_ok():
         # the compiled scan the model itself runs on CPU: each record on its own, exactly, so a
         # record's numbers never depend on the chunk it came in
-        from deepprune_cli.core.models import _GROUP, _numba_kernels
+        from deepprune_cli.core.first_layer import _GROUP, _numba_kernels
 
         build, forward, _ = _numba_kernels()
         w = np.ascontiguousarray(weight[active], dtype=np.float32)
@@ -117,7 +117,7 @@ def kernel_best(model: MotifCNN, tokens: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _fused_ok() -> bool:
-    from deepprune_cli.core.models import numba_available
+    from deepprune_cli.core.first_layer import numba_available
 
     return numba_available()
 

@@ -30,16 +30,10 @@ from typing import Sequence
 import numpy as np
 
 from deepprune_cli.core.motifs import Motif
+from deepprune_cli.core.sequences import COMPLEMENT, PAD_TOKEN, onehot_table
 
-N_TOKEN = 4
-PAD_TOKEN = 5
-#: token -> reverse-complement token (N and PAD unchanged)
-_COMPLEMENT6 = np.array([3, 2, 1, 0, 4, 5], dtype=np.uint8)
-#: token -> count contribution to A, C, G, T
-_COUNT_TABLE = np.array(
-    [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0.25, 0.25, 0.25, 0.25], [0, 0, 0, 0]],
-    dtype=np.float64,
-)
+#: token -> count contribution to A, C, G, T (N a quarter each, PAD nothing)
+_COUNT_TABLE = onehot_table(dtype=np.float64)
 #: bytes of float32 activation map computed at once (per strand) when scanning
 _CHUNK_BYTES = 64 * 2**20
 
@@ -160,7 +154,7 @@ def _strands(tokens: np.ndarray, width: int, padding: str, both: bool) -> tuple[
     which matters for even widths where 'same' padding is asymmetric.
     """
     fwd = _pad_tokens(tokens, width, padding)
-    rev = _pad_tokens(np.ascontiguousarray(_COMPLEMENT6[tokens[:, ::-1]]), width, padding) if both else None
+    rev = _pad_tokens(np.ascontiguousarray(COMPLEMENT[tokens[:, ::-1]]), width, padding) if both else None
     return fwd, rev
 
 
@@ -202,9 +196,7 @@ def max_activations(
     P = L - W + 1
     if P < 1:
         raise ValueError(f"sequences of {tokens.shape[1]} bp are shorter than the kernels ({W} bp)")
-    table = torch.zeros(6, 4)
-    table[torch.arange(4), torch.arange(4)] = 1
-    table[N_TOKEN] = 0.25  # PAD row stays 0
+    table = torch.from_numpy(onehot_table())
     w = torch.from_numpy(weight)
     b = None if bias is None else torch.from_numpy(np.asarray(bias, dtype=np.float32))
     values = np.empty((n, K), np.float32)

@@ -74,29 +74,12 @@ def per_class(metric: str, labels, scores) -> np.ndarray:
 
 def auroc(labels, scores) -> float:
     """Mean AUROC over the classes where it is defined (NaN if none)."""
-    return _nanmean(per_class("auroc", labels, scores))
+    return nanmean(per_class("auroc", labels, scores))
 
 
 def auprc(labels, scores) -> float:
     """Mean average precision (area under the precision-recall curve) over defined classes."""
-    return _nanmean(per_class("auprc", labels, scores))
-
-
-def bce(labels, probabilities, eps: float = 1e-7) -> float:
-    """Mean binary cross-entropy of probabilities (n, C) against 0/1 labels (n, C)."""
-    y, p = _as_2d(labels), np.clip(_as_2d(probabilities), eps, 1 - eps)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-def summary(labels, scores, prefix: str = "") -> dict:
-    """``{prefix}auroc``, ``{prefix}auprc`` (means) and per-class lists when there are several."""
-    roc = per_class("auroc", labels, scores)
-    prc = per_class("auprc", labels, scores)
-    out = {f"{prefix}auroc": _nanmean(roc), f"{prefix}auprc": _nanmean(prc)}
-    if len(roc) > 1:
-        out[f"{prefix}auroc_per_class"] = [None if math.isnan(v) else float(v) for v in roc]
-        out[f"{prefix}auprc_per_class"] = [None if math.isnan(v) else float(v) for v in prc]
-    return out
+    return nanmean(per_class("auprc", labels, scores))
 
 
 def mean_sd(values) -> tuple[float, float]:
@@ -107,6 +90,8 @@ def mean_sd(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
-def _nanmean(v: np.ndarray) -> float:
+def nanmean(values) -> float:
+    """Mean of the values that are not NaN (a class without both labels has no AUROC); NaN if none."""
+    v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     return float(v.mean()) if len(v) else float("nan")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deepprune_cli.core import datasets, models
+from deepprune_cli.core import architectures, datasets
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.sequences import SequenceSet
 from deepprune_cli.core.training import DeviceData, to_device
@@ -34,7 +34,7 @@ class PreparedData:
         info: provenance for ``config.json`` (counts, fingerprint, split seed ...).
     """
 
-    spec: models.ArchSpec
+    spec: architectures.ArchSpec
     train: DeviceData
     val: DeviceData
     test: SequenceSet | None
@@ -48,10 +48,10 @@ def resolve_spec(
     kernels: int | None,
     kernel_length: int | None,
     both_strands: bool,
-) -> models.ArchSpec:
+) -> architectures.ArchSpec:
     """The architecture ``arch`` sized for ``data`` (its classes and, where needed, its one length)."""
     n_classes = data.n_classes
-    probe = models.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=200)
+    probe = architectures.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=200)
     if n_classes > 1 and not probe.multi_output:
         raise InputError(
             f"{data.source}: labels have {n_classes} classes but architecture {probe.name} has one output "
@@ -66,13 +66,13 @@ def resolve_spec(
                 f"{data.source}: sequences have different lengths ({lo}..{hi} bp); architecture {probe.name} needs "
                 f"one length (globally pooled architectures such as deepbind pad with N instead)"
             )
-    spec = models.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=seq_len)
+    spec = architectures.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=seq_len)
     if spec.flattens:
         spec.validate_length(seq_len, data.source)
     return spec
 
 
-def check_test_set(test: SequenceSet, spec: models.ArchSpec) -> None:
+def check_test_set(test: SequenceSet, spec: architectures.ArchSpec) -> None:
     """A test set must be labelled with the model's classes and readable by the architecture."""
     if test.labels is None:
         raise InputError(f"{test.source}: --test needs labelled sequences (e.g. label=0/1 in FASTA headers)")
@@ -89,7 +89,7 @@ def prepare_training(
     negatives: SequenceSet | None = None,
     test: SequenceSet | None = None,
     *,
-    spec: models.ArchSpec | None = None,
+    spec: architectures.ArchSpec | None = None,
     arch: str = "deepbind",
     kernels: int | None = None,
     kernel_length: int | None = None,

@@ -47,7 +47,8 @@ from deepprune_cli.core.criteria import (  # noqa: F401  (re-exported: the crite
     select_half,
 )
 from deepprune_cli.core.errors import InputError
-from deepprune_cli.core.models import ArchSpec, MotifCNN, build_model, select_kernels
+from deepprune_cli.core.architectures import ArchSpec
+from deepprune_cli.core.models import MotifCNN, build_model, select_kernels
 from deepprune_cli.core.store import dumps, load_model, save_model
 from deepprune_cli.core.training import DeviceData, TrainOptions, evaluate, fit
 

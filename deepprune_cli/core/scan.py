@@ -170,7 +170,7 @@ def make_scanner(
     """The :class:`Scanner` for ``model``'s active kernels: a hit needs activation at least
     ``min_activation``, or a p-value at most ``pvalue`` (exactly one of them)."""
     from deepprune_cli.core.interpret import first_layer_filters
-    from deepprune_cli.core.models import reverse_complement_weight
+    from deepprune_cli.core.first_layer import reverse_complement_weight
     from deepprune_cli.core.inference import active_kernels, kernel_names as names_of
 
     if (min_activation is None) == (pvalue is None):
@@ -241,7 +241,7 @@ def scan_chunk(scanner: Scanner, seqs: SequenceSet) -> Hits:
     import torch
     import torch.nn.functional as F
 
-    from deepprune_cli.core.models import _onehot_table
+    from deepprune_cli.core.first_layer import onehot_table_on
 
     W, K = scanner.width, scanner.n_kernels
     short = np.flatnonzero(seqs.lengths < W)
@@ -253,7 +253,7 @@ def scan_chunk(scanner: Scanner, seqs: SequenceSet) -> Hits:
     w = torch.from_numpy(scanner.weight)
     b = torch.from_numpy(scanner.bias)
     thr = torch.from_numpy(np.tile(scanner.thresholds, 2 if scanner.both else 1).astype(np.float32))
-    table = _onehot_table("cpu")
+    table = onehot_table_on("cpu")
     parts = []
     with torch.inference_mode():
         for rec, offset, mat in _windows(seqs, W):

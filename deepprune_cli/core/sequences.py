@@ -28,11 +28,14 @@ import numpy as np
 from deepprune_cli.core.errors import DeeppruneWarning, InputError
 
 ALPHABET = "ACGT"
+#: tokens: A, C, G, T = 0..3, N = 4; PAD = 5 pads 'same' convolutions and scans past a record's
+#: ends (it weighs zero, and never occurs in data read from a file)
 N_TOKEN = 4
+PAD_TOKEN = 5
 #: token -> letter, for decoding (index 4 is N)
 LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
-#: token -> complementary token (N stays N)
-COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
+#: token -> complementary token (N and PAD stay)
+COMPLEMENT = np.array([3, 2, 1, 0, 4, 5], dtype=np.uint8)
 
 _INVALID = 255
 _IUPAC = 254  # ambiguity codes other than N: become N, counted in one warning
@@ -214,10 +217,15 @@ def one_hot(tokens: np.ndarray, n_value: float = 0.25, dtype=np.float32) -> np.n
 
     Meant for small batches; training builds one-hot on the device from tokens instead.
     """
-    table = np.zeros((5, 4), dtype=dtype)
+    return np.moveaxis(onehot_table(n_value, dtype)[np.asarray(tokens)], -1, -2)
+
+
+def onehot_table(n_value: float = 0.25, dtype=np.float32) -> np.ndarray:
+    """Token -> one-hot row, ``(6, 4)``: A, C, G, T the unit rows, N ``n_value`` each, PAD zeros."""
+    table = np.zeros((PAD_TOKEN + 1, 4), dtype=dtype)
     table[np.arange(4), np.arange(4)] = 1
     table[N_TOKEN] = n_value
-    return np.moveaxis(table[np.asarray(tokens)], -1, -2)
+    return table
 
 
 # --------------------------------------------------------------------------------------------

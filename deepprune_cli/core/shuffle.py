@@ -22,7 +22,6 @@ never depends on batch size or thread count.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -258,11 +257,3 @@ def klet_counts(tokens: np.ndarray, k: int) -> dict[bytes, int]:
         key = w.tobytes()
         counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def default_threads() -> int:
-    """Cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1

@@ -34,7 +34,8 @@ import torch
 from deepprune_cli import __version__
 from deepprune_cli.core.atomic import atomic_directory, atomic_output
 from deepprune_cli.core.errors import InputError, ModelDirError
-from deepprune_cli.core.models import ArchSpec, MotifCNN, full_kernel_mask
+from deepprune_cli.core.architectures import ArchSpec
+from deepprune_cli.core.models import MotifCNN, full_kernel_mask
 
 FORMAT = "deepprune-model"
 SEEDS_FORMAT = "deepprune-seeds"

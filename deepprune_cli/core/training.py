@@ -34,8 +34,9 @@ import torch.nn.functional as F
 
 from deepprune_cli.core.datasets import check_lengths, token_matrix
 from deepprune_cli.core.errors import DeeppruneError, InputError
-from deepprune_cli.core.metrics import per_class
-from deepprune_cli.core.models import ArchSpec, MotifCNN
+from deepprune_cli.core.metrics import nanmean, per_class
+from deepprune_cli.core.architectures import ArchSpec
+from deepprune_cli.core.models import MotifCNN
 from deepprune_cli.core.sequences import SequenceSet
 
 
@@ -225,15 +226,10 @@ def evaluate(model: MotifCNN, data, device=None, batch_size: int = 2048, prefix:
     y = dd.labels.cpu().numpy()
     p = torch.sigmoid(logits).float().cpu().numpy()
     roc, prc = per_class("auroc", y, p), per_class("auprc", y, p)
-    out = {f"{prefix}loss": loss, f"{prefix}auroc": _nanmean(roc), f"{prefix}auprc": _nanmean(prc)}
+    out = {f"{prefix}loss": loss, f"{prefix}auroc": nanmean(roc), f"{prefix}auprc": nanmean(prc)}
     if len(roc) > 1:
         out[f"{prefix}auroc_per_class"] = [None if math.isnan(v) else float(v) for v in roc]
     return out
-
-
-def _nanmean(v: np.ndarray) -> float:
-    v = v[~np.isnan(v)]
-    return float(v.mean()) if len(v) else float("nan")
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,10 +279,6 @@ class Adam:
         torch._foreach_div_(denom, bias2_sqrt)
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(params, m, denom, -self.lr / bias1)
-
-
-def _adam(params, lr: float, device: torch.device) -> Adam:
-    return Adam(params, lr=lr)
 
 
 def _penalty(weights: Sequence[torch.Tensor], l1: float, l2: float):
@@ -359,7 +351,7 @@ def fit(
             )
     n = len(tr)
     gen = torch.Generator().manual_seed(int(options.seed))
-    opt = _adam(model.parameters(), options.lr, device)  # fresh optimiser every call
+    opt = Adam(model.parameters(), lr=options.lr)  # fresh optimiser every call
     dense = model.dense_weights()
     history: list[dict] = []
     best_loss = math.inf
@@ -472,7 +464,7 @@ def _fit_grouped(models, train, val, options, seeds, device, callback):
     def call(p, b, x):
         return functional_call(base, (p, b), (x,))
 
-    opt = _adam(params.values(), options.lr, device)
+    opt = Adam(params.values(), lr=options.lr)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     n = len(tr)
     dense_names = [f"dense.{i}.0.weight" for i in range(len(base.dense))] + ["out.weight"]
@@ -525,8 +517,8 @@ def _fit_grouped(models, train, val, options, seeds, device, callback):
                     "epoch": epoch,
                     "train_loss": train_loss[s],
                     "val_loss": float(val_loss[s]),
-                    "val_auroc": _nanmean(per_class("auroc", y, probs[s])),
-                    "val_auprc": _nanmean(per_class("auprc", y, probs[s])),
+                    "val_auroc": nanmean(per_class("auroc", y, probs[s])),
+                    "val_auprc": nanmean(per_class("auprc", y, probs[s])),
                 }
                 histories[s].append(row)
                 improved = row["val_loss"] < best_loss[s] - options.min_delta
