@@ -93,3 +93,19 @@ def add_interrupt_hint(exc: BaseException, hint: str) -> None:
         exc.deepprune_hint = hint
     except (AttributeError, TypeError):
         pass
+
+
+def lock_outputs(*paths) -> None:
+    """Take the exclusive lock of every output path (``None`` and ``'-'`` skipped) for the rest of the
+    command: called first thing, so a second run at the same output is refused at once (exit 2, one
+    line naming the output and the process holding it) before it reads or writes anything. The
+    locks are released when the command ends, however it ends (see ``core.locking``). Holding one,
+    what a killed run at that output left beside it is tidied up (``core.atomic.recover``)."""
+    from deepprune_cli.core.atomic import recover
+    from deepprune_cli.core.locking import output_lock
+
+    ctx = click.get_current_context()
+    for path in paths:
+        if path is not None and str(path) != "-":
+            if ctx.with_resource(output_lock(path)) is not None:
+                recover(path)

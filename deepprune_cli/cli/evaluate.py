@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, device_options, input_format_options
+from deepprune_cli.cli.common import console, device_options, input_format_options, lock_outputs
 
 @click.command("evaluate")
 @click.argument("paths", nargs=-1, metavar="MODEL... DATA...")
@@ -71,6 +71,8 @@ def command(paths, pairs_path, output, as_json, plot_path, compare, compare_out,
     outs = [p for p in (output, compare_out, plot_path) if p not in (None, "-")]
     if len({str(Path(p).resolve()) for p in outs}) != len(outs):
         raise InputError("output files collide: give distinct -o, --compare-out and --plot paths")
+    scatter = None if plot_path is None else Path(plot_path).with_name(f"{Path(plot_path).stem}_scatter{Path(plot_path).suffix}")
+    lock_outputs(output, compare_out, plot_path, scatter)  # held to the end: another run at them is refused at once
 
     from deepprune_cli.core import evaluation, training
 
@@ -80,31 +82,34 @@ def command(paths, pairs_path, output, as_json, plot_path, compare, compare_out,
     records = evaluation.evaluate_pairs(jobs, fmt=fmt, genome=genome, width=width, device=dev, batch_size=batch_size)
     comparison = evaluation.paired_comparison(records, *compare) if compare is not None else None
 
-    # outputs, each atomic; stdout carries the table unless --json asks for records instead
-    from deepprune_cli.core.atomic import atomic_output
+    # Outputs: the files appear together once all are written (atomic_group), so a failure while
+    # writing the plot leaves none of this run's files; stdout carries the table unless --json asks
+    # for records instead.
+    from deepprune_cli.core.atomic import atomic_group, atomic_output
 
-    if output is not None or not as_json:
-        with atomic_output(output, "w") as fh:
-            fh.write(evaluation.format_table(records))
-    if as_json:
-        import json
-        import sys
+    with atomic_group():
+        if output is not None or not as_json:
+            with atomic_output(output, "w") as fh:
+                fh.write(evaluation.format_table(records))
+        if as_json:
+            import json
+            import sys
 
-        for rec in records:
-            sys.stdout.write(json.dumps(evaluation.json_record(rec), sort_keys=True) + "\n")
-        if comparison is not None:
-            sys.stdout.write(json.dumps({"comparison": comparison}, sort_keys=True) + "\n")
-    if compare_out is not None and comparison is not None:
-        with atomic_output(compare_out, "w") as fh:
-            fh.write(evaluation.format_comparison(comparison))
-    if plot_path is not None:
-        plot_compare, plot_comparison = compare, comparison
-        variants = {r["variant"] for r in records}
-        if compare is None and {"baseline", "deepprune"} <= variants and len({r["dataset"] for r in records}) > 1:
-            # several data sets with both variants: the paper's Figure 6 scatter comes too
-            plot_compare = ("baseline", "deepprune")
-            plot_comparison = evaluation.paired_comparison(records, *plot_compare)
-        evaluation.write_plots(records, plot_path, plot_compare, plot_comparison)
+            for rec in records:
+                sys.stdout.write(json.dumps(evaluation.json_record(rec), sort_keys=True) + "\n")
+            if comparison is not None:
+                sys.stdout.write(json.dumps({"comparison": comparison}, sort_keys=True) + "\n")
+        if compare_out is not None and comparison is not None:
+            with atomic_output(compare_out, "w") as fh:
+                fh.write(evaluation.format_comparison(comparison))
+        if plot_path is not None:
+            plot_compare, plot_comparison = compare, comparison
+            variants = {r["variant"] for r in records}
+            if compare is None and {"baseline", "deepprune"} <= variants and len({r["dataset"] for r in records}) > 1:
+                # several data sets with both variants: the paper's Figure 6 scatter comes too
+                plot_compare = ("baseline", "deepprune")
+                plot_comparison = evaluation.paired_comparison(records, *plot_compare)
+            evaluation.write_plots(records, plot_path, plot_compare, plot_comparison)
     if not quiet:
         _report(records, comparison, compare)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, input_format_options, seed_option
+from deepprune_cli.cli.common import console, input_format_options, lock_outputs, seed_option
 
 ORDERS = ("weight", "score", "kernel")
 
@@ -140,6 +140,8 @@ def command(
     for d in (png_dir, svg_dir):
         if d is not None and Path(d).exists() and not Path(d).is_dir():
             raise InputError(f"{d}: exists and is not a directory")
+    # held to the end: another run writing any of them is refused at once
+    lock_outputs(*files, png_dir, svg_dir)
 
     # Heavy imports only now, so `deepprune --help` stays instant.
     import numpy as np
@@ -221,21 +223,25 @@ def command(
             database=truth_database if truth_database is not None else None, background=background, seed=seed,
         )  # fmt: skip
 
-    # ---- outputs (each written atomically)
-    if out is not None or to_stdout:
-        write_meme(motifs, None if to_stdout else out, background, allow_empty=allow_empty)
-    if table_path is not None:
-        _write_table(table_path, results, live, comparison)
-    if database is not None:
-        compare.write_matches(comparison.matches(match_thresh, by=match_by) if comparison else [], matches_path)
-    if truth_report is not None:
-        compare.write_truth(truth_report, truth_out)
-    if png_dir is not None or svg_dir is not None:
-        from deepprune_cli.core import plots
+    # ---- outputs: every file is written to its temporary first and all appear together at the end
+    # (atomic_group), so a failure while drawing the logos leaves none of this run's files
+    from deepprune_cli.core.atomic import atomic_group
 
-        for directory, ext in ((png_dir, "png"), (svg_dir, "svg")):
-            if directory is not None:
-                plots.save_logos(motifs, directory, ext, background)
+    with atomic_group():
+        if out is not None or to_stdout:
+            write_meme(motifs, None if to_stdout else out, background, allow_empty=allow_empty)
+        if table_path is not None:
+            _write_table(table_path, results, live, comparison)
+        if database is not None:
+            compare.write_matches(comparison.matches(match_thresh, by=match_by) if comparison else [], matches_path)
+        if truth_report is not None:
+            compare.write_truth(truth_report, truth_out)
+        if png_dir is not None or svg_dir is not None:
+            from deepprune_cli.core import plots
+
+            for directory, ext in ((png_dir, "png"), (svg_dir, "svg")):
+                if directory is not None:
+                    plots.save_logos(motifs, directory, ext, background)
 
     if not quiet:
         _report(results, live, comparison, truth_report, len(site_rows), seqs.source, relative_to)

@@ -111,7 +111,7 @@ class LazyGroup(click.Group):
             if isinstance(exc, OSError):
                 # Disk full, permission denied and the like: one line, runtime failure.
                 where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-                _fail(f"{where}{exc.strerror or exc}", 1)
+                _fail(_interrupt_message(f"{where}{exc.strerror or exc}", exc), 1)
             raise
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, device_options, input_format_options
+from deepprune_cli.cli.common import console, device_options, input_format_options, lock_outputs
 
 
 @click.command("mutate")
@@ -63,6 +63,7 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
     from deepprune_cli.core import mutate, store, training
     from deepprune_cli.core.atomic import atomic_output
 
+    lock_outputs(output, png_dir)  # held to the end: another run at them is refused at once
     dev = training.resolve_device(device)
     training.set_threads(threads)
     rec = store.load_model(model_path, device=dev)

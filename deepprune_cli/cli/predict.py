@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, device_options, input_format_options
+from deepprune_cli.cli.common import console, device_options, input_format_options, lock_outputs
 
 
 @click.command("predict")
@@ -42,6 +42,7 @@ def command(model_path, input_path, output, kernels, batch_size, fmt, genome, wi
     from deepprune_cli.core.atomic import atomic_output
     from deepprune_cli.core.sequences import stream_sequences
 
+    lock_outputs(output)  # held to the end: another run at it is refused at once
     dev = training.resolve_device(device)
     training.set_threads(threads)
     rec = store.load_model(model_path, device=dev)

@@ -9,6 +9,7 @@ from deepprune_cli.cli.common import (
     console,
     device_options,
     input_format_options,
+    lock_outputs,
     read_input,
     seed_option,
 )
@@ -78,6 +79,9 @@ def command(
     if str(output) == "-":
         raise InputError("-o/--output must be a directory, not '-'")
     out = Path(output)
+    # Held to the end, with the work directory .OUTPUT.partial/: a second run at the same -o, with or
+    # without --resume, is refused at once.
+    lock_outputs(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
     if seed < 0:

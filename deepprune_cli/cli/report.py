@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console
+from deepprune_cli.cli.common import console, lock_outputs
 
 
 @click.command("report")
@@ -35,6 +35,7 @@ def command(runs, output, motif_paths, title, quiet):
       deepprune report pruned --motifs motifs/motifs.meme -o report.html
       deepprune report results/*/prune --motifs results/*/motifs/motifs.meme -o all.html
     """
+    lock_outputs(output)  # held to the end: another run at it is refused at once
     from deepprune_cli.core.report import write_report
 
     written = write_report(list(runs), output, list(motif_paths) or None, title=title)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, input_format_options
+from deepprune_cli.cli.common import console, input_format_options, lock_outputs
 
 
 @click.command("scan")
@@ -55,6 +55,7 @@ def command(model_path, input_path, output, pvalue, min_activation, background, 
 
     if pvalue is None and min_activation is None:
         pvalue = 1e-4
+    lock_outputs(output)  # held to the end: another run at it is refused at once
     bg = scan.parse_background(background)
     training.set_threads(threads)
     names = scan.read_kernel_names(names_path) if names_path is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import input_format_options, read_input, seed_option
+from deepprune_cli.cli.common import input_format_options, lock_outputs, read_input, seed_option
 
 
 @click.command("shuffle")
@@ -30,6 +30,8 @@ def command(input_path, output, k, copies, tag, threads, seed, fmt, genome, widt
     seeded from --seed and its index, so output does not depend on --threads.
     """
     import warnings
+
+    lock_outputs(output)  # held to the end: a second run at the same -o is refused at once
 
     from deepprune_cli.core.atomic import atomic_output
     from deepprune_cli.core.errors import DeeppruneWarning

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, seed_option
+from deepprune_cli.cli.common import console, lock_outputs, seed_option
 
 PRESET_NAMES = ("deepprune-sim1", "deepprune-sim2", "deepprune-sim3", "deepprune-sim4", "deepprune-sim5", "koo2019")
 
@@ -89,6 +89,7 @@ def command(preset, motifs_spec, motif_ids, output, n, length, strands, test_fra
     out = Path(output)
     if str(output) == "-":
         raise InputError("-o -: simulate writes a directory of files, give a directory name")
+    lock_outputs(out)  # held to the end: a second run at the same -o is refused at once
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
     if preset == "koo2019" or motif_count_probs is None:

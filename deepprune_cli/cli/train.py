@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, device_options, input_format_options, read_input, seed_option
+from deepprune_cli.cli.common import console, device_options, input_format_options, lock_outputs, read_input, seed_option
 
 ARCH_HELP = (
     "deepbind (default: conv, ReLU, global max, kernel mask, one dense output); Zeng et al. 2016: "
@@ -93,6 +93,7 @@ def command(
     out = Path(output)
     if str(output) == "-":
         raise InputError("-o/--output must be a directory, not '-'")
+    lock_outputs(out)  # held to the end: a second run at the same -o is refused at once
     if out.exists() and not force:
         raise InputError(f"{out}: already exists (use --force to replace it)")
     if out.exists() and not out.is_dir():

@@ -34,6 +34,7 @@ mutate        in-silico mutagenesis maps and SNV effects (``deepprune mutate``)
 report        one self-contained HTML page for runs and models
 store         model directories: ``config.json``, weights, ``history.tsv``, ``metrics.json``
 atomic        all-or-nothing writes of files and directories
+locking       exclusive locks on outputs, so two runs never write the same one at once
 errors        the exceptions the library raises for bad input
 ============= ==============================================================================
 """
@@ -72,7 +73,8 @@ _EXPORTS = {
     "mutate": ("MutationMap", "mutation_map", "score_variants"),
     "report": ("RunData", "load_run", "build_report", "write_report"),
     "store": ("ModelRecord", "save_model", "load_model", "is_model_dir"),
-    "atomic": ("atomic_output", "atomic_directory"),
+    "atomic": ("atomic_output", "atomic_directory", "atomic_group"),
+    "locking": ("output_lock", "OutputLocked"),
     "errors": ("DeeppruneError", "InputError", "ModelDirError", "DeeppruneWarning"),
 }  # fmt: skip
 

@@ -17,7 +17,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from deepprune_cli.core.atomic import atomic_output
+from deepprune_cli.core.atomic import atomic_output, output_directory
+from deepprune_cli.core.locking import output_lock
 from deepprune_cli.core.motifs import Motif
 
 FORMATS = ("png", "svg", "pdf")
@@ -137,14 +138,16 @@ def save_logos(
 ) -> list[Path]:
     """One logo per motif in ``directory`` (``<id>.<fmt>``) plus ``overview.<fmt>`` of all.
 
-    The directory is created if needed; every file is written atomically. Returns the paths.
+    The directory is created if needed and locked while written; every file is written atomically.
+    Returns the paths.
     """
     fmt = _format(Path(f"x.{fmt}"), fmt)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [save_logo(m, directory / logo_filename(m, fmt), background, fmt) for m in motifs]
-    if overview and motifs:
-        paths.append(save_overview(motifs, directory / f"overview.{fmt}", background, fmt))
+    with output_lock(directory):  # the directory's lock covers every file written into it
+        output_directory(directory)
+        paths = [save_logo(m, directory / logo_filename(m, fmt), background, fmt) for m in motifs]
+        if overview and motifs:
+            paths.append(save_overview(motifs, directory / f"overview.{fmt}", background, fmt))
     return paths
 
 

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from deepprune_cli.core.atomic import atomic_output
+from deepprune_cli.core.atomic import atomic_output, recover, replace_directory
 from deepprune_cli.core.criteria import (  # noqa: F401  (re-exported: the criteria belong to pruning's API)
     CRITERIA,
     DEFAULT_CRITERION,
@@ -48,6 +48,7 @@ from deepprune_cli.core.criteria import (  # noqa: F401  (re-exported: the crite
 )
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import ArchSpec
+from deepprune_cli.core.locking import output_lock
 from deepprune_cli.core.models import MotifCNN, build_model, select_kernels
 from deepprune_cli.core.store import dumps, load_model, save_model
 from deepprune_cli.core.training import DeviceData, TrainOptions, evaluate, fit
@@ -164,8 +165,9 @@ def _fresh_spec(spec: ArchSpec, n_kernels: int) -> ArchSpec:
 class PruneRun:
     """One Deepprune run writing its stages under ``out_dir``.
 
-    The run is built in a hidden sibling work directory ``.<name>.partial`` and renamed to
-    ``out_dir`` only when complete, so an interrupted run never leaves a half-finished directory
+    The run holds ``out_dir``'s lock (:func:`~deepprune_cli.core.locking.output_lock`) from start
+    to end, so a second run at the same output is refused at once. It is built in a hidden sibling
+    work directory ``.<name>.partial`` and moved to ``out_dir`` only when complete, so an interrupted run never leaves a half-finished directory
     under the final name; ``resume=True`` continues from the work directory's completed stages
     (each stage directory is written atomically), also after the process was killed outright:
     temporary leftovers of the killed process are removed first.
@@ -322,6 +324,15 @@ class PruneRun:
                 )
         if spec is None:
             raise ValueError("give spec or start_model")
+        # The output's lock, held to the end, covers the work directory: another process can neither
+        # write this output nor touch (or --resume) its work directory meanwhile.
+        with output_lock(self.out_dir, covers=[self.work]) as locked:
+            if locked is not None:
+                recover(self.out_dir)
+            return self._run(spec, start_model, start_label)
+
+    def _run(self, spec: ArchSpec, start_model: MotifCNN | None, start_label: str) -> list[StageResult]:
+        o = self.options
         self._prepare_work_dir(self._run_record(spec, start_label))
         self.results = []
 
@@ -401,15 +412,7 @@ class PruneRun:
             fh.write(format_summary(self.results))
         (self.work / RUN_FILE).rename(self.work / "prune.json")
         (self.work / TIMINGS_FILE).unlink(missing_ok=True)  # summary.tsv has them now
-        if self.out_dir.exists():
-            old = self.out_dir.parent / f".{self.out_dir.name}.old"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(self.out_dir, old)
-            os.replace(self.work, self.out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.work, self.out_dir)
+        replace_directory(self.work, self.out_dir)
 
 
 def format_summary(results: list[StageResult]) -> str:
