@@ -1,6 +1,7 @@
 """Which kernels a Deepprune round keeps: the pruning criteria.
 
-Statistics come from the training split only. Each round keeps exactly half of the kernels.
+Statistics come from the training split only. Each round keeps exactly half of the kernels
+(``prune --kernels auto`` also asks for counts in between, :func:`select_count`).
 
 * ``weight``: |w_j|, the magnitude of kernel j's weights in the layer reading it (for
   ``deepbind``, its single dense weight; with a hidden layer, the L2 norm of its column);
@@ -120,9 +121,15 @@ def keep_half(statistic: np.ndarray) -> np.ndarray:
 
     Ties are broken deterministically: the lower kernel index wins.
     """
+    return keep_top(statistic, max(1, len(statistic) // 2))
+
+
+def keep_top(statistic: np.ndarray, keep: int) -> np.ndarray:
+    """Indices of the ``keep`` kernels with the largest statistic (float ``(K,)``), ascending;
+    ties go to the lower kernel index."""
     K = len(statistic)
     order = np.lexsort((np.arange(K), -np.asarray(statistic, dtype=np.float64)))
-    return np.sort(order[: max(1, K // 2)])
+    return np.sort(order[: max(1, min(K, keep))])
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,7 +189,7 @@ class Selection:
     """One round's choice.
 
     Attributes:
-        keep: int64 (K // 2,) physical kernel indices kept, ascending.
+        keep: int64 (k,) physical kernel indices kept, ascending (k = K // 2 in a halving round).
         statistic: float64 (K,) the criterion's value per kernel (larger = more important).
         means: float64 (K,) mean training activation per kernel (``loss`` only: what
             :func:`fold_removed_means` folds into the next layer), else None.
@@ -246,10 +253,18 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
 
 def select_half(model: MotifCNN, data: DeviceData, criterion: str, batch_size: int = 2048) -> Selection:
     """One round's choice of ``K // 2`` kernels by ``criterion`` (see :class:`Selection`)."""
+    return select_count(model, data, criterion, max(1, model.n_kernels // 2), batch_size)
+
+
+def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, batch_size: int = 2048) -> Selection:
+    """Choice of ``keep`` kernels (1 <= keep <= K) by ``criterion``: the halving rounds use
+    ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings."""
+    if not 1 <= keep <= model.n_kernels:
+        raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
     if criterion == "loss":
-        return greedy_loss_selection(model, data, max(1, model.n_kernels // 2), batch_size)
+        return greedy_loss_selection(model, data, keep, batch_size)
     stat = kernel_statistic(model, data, criterion, batch_size)
-    return Selection(keep_half(stat), stat)
+    return Selection(keep_top(stat, keep), stat)
 
 
 def fold_removed_means(parent: MotifCNN, pruned: MotifCNN, selection: Selection) -> None:
