@@ -90,3 +90,22 @@ def test_grouping_ignores_kernel_order_and_strand(subset, flips):
     ids = {m.id for m in motifs}
     want = frozenset(frozenset(s & ids) for s in EXPECTED if s & ids)
     assert got == want
+
+
+def test_near_uniform_flanks_do_not_make_different_motifs_the_same():
+    """Kernel motifs are as wide as the kernel: ATF1 and HMX3 padded to 24 columns with sampled
+    uniform flanks (60 sites) look alike through the flanks (Euclidean scores find near-uniform
+    columns very similar next to JASPAR's); the default trimming compares the cores only."""
+    atf1, hmx3 = load_motifs("jaspar:MA0604.1,MA0898.2")
+    rng = np.random.default_rng(0)
+
+    def pad(m, name, width=24, n=60):
+        left = (width - m.width) // 2
+        flank = lambda k: rng.multinomial(n, [0.25] * 4, size=k) / n  # noqa: E731
+        return Motif(name, np.vstack([flank(left), m.probs, flank(width - m.width - left)]), nsites=n)
+
+    motifs = [pad(atf1, "atf1"), pad(hmx3, "hmx3_a"), pad(hmx3, "hmx3_b")]
+    assert group_motifs(motifs, trim_bits=0).n_groups == 1  # the pitfall
+    g = group_motifs(motifs)
+    assert g.partition() == frozenset({frozenset({"atf1"}), frozenset({"hmx3_a", "hmx3_b"})})
+    assert [m.width for m in g.motifs] == [24, 24, 24]  # reported untrimmed
