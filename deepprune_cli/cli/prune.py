@@ -13,7 +13,7 @@ from deepprune_cli.cli.common import (
     seed_option,
 )
 
-CRITERIA = ("loss", "score-weight", "weight", "score")  # = core.criteria.CRITERIA, without importing torch
+CRITERIA = ("loss", "score-weight", "weight", "score", "loss-refit")  # = core.criteria.CRITERIA, without importing torch
 
 
 @click.command("prune")
@@ -32,7 +32,8 @@ CRITERIA = ("loss", "score-weight", "weight", "score")  # = core.criteria.CRITER
               help="loss: remove, one by one, the kernel whose removal raises the training loss least "
               "(default: a kernel that duplicates another goes, a motif only it learned stays); "
               "weight: |dense weight|; score: |mean max-activation on positives − on negatives|; "
-              "score-weight: their product.")
+              "score-weight: their product; loss-refit: loss, judging each removal among the last 16 kernels "
+              "after refitting the read-out, so copies of one motif go before a second motif.")
 @click.option("--lr-decay", type=float, default=1.2, show_default=True, help="Round i fine-tunes with lr / decay^i.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train each round's kernel count from scratch (same seed).")
