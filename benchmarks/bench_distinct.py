@@ -74,10 +74,11 @@ def run_one(task: tuple) -> dict:
         tmp = Path(tmp)
         _cli("simulate", "--motifs", "jaspar:" + ",".join(ids), "--n", a.n, "--length", a.length,
              "-o", tmp / "sim", "--seed", seed)  # fmt: skip
-        _cli("prune", tmp / "sim" / "train.fa", "--kernels", "auto", "--rounds", a.rounds, "--tolerance", a.tolerance,
-             "--criterion", a.criterion, "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
+        sizing = ["--kernels", "auto", "--tolerance", a.tolerance] if a.kernels == "auto" else ["--kernels", a.kernels]
+        _cli("prune", tmp / "sim" / "train.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
              "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
-        sel = json.loads((tmp / "prune" / "prune.json").read_text())["selection"]
+        record = json.loads((tmp / "prune" / "prune.json").read_text())
+        sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds, "curve": []}
         summary = (tmp / "prune" / "summary.tsv").read_text().splitlines()
         final_row = [ln.split("\t") for ln in summary[1:] if ln.split("\t")[0] == str(sel["round"])]
         test_auroc = float([r for r in final_row if r[2] in ("deepprune", "initial")][0][6])
@@ -107,6 +108,69 @@ def run_one(task: tuple) -> dict:
                 seconds=time.perf_counter() - t0)  # fmt: skip
 
 
+def run_encode(task: tuple) -> dict:
+    """One ENCODE experiment: prune the top peaks, logos on the _B positives, distinct motifs."""
+    ac, seed, a = task
+    import numpy as np
+
+    from deepprune_cli.core.sequences import read_sequences
+
+    b = ac.replace("_AC.seq.gz", "_B.seq.gz")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pos = read_sequences(ac)
+        pos = pos.subset(np.arange(min(len(pos), a.max_peaks)))  # the files are ordered by peak rank
+        (tmp / "top.fa").write_text("".join(f">p{i}\n{pos.text(i)}\n" for i in range(len(pos))))
+        sizing = ["--kernels", "auto", "--tolerance", a.tolerance] if a.kernels == "auto" else ["--kernels", a.kernels]
+        _cli("prune", tmp / "top.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline",
+             "--epochs", a.epochs, "--patience", a.patience, "--threads", a.threads, "--seed", seed, "--test", b,
+             "-o", tmp / "prune", "-q")  # fmt: skip
+        record = json.loads((tmp / "prune" / "prune.json").read_text())
+        sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds}
+        rows = [ln.split("\t") for ln in (tmp / "prune" / "summary.tsv").read_text().splitlines()[1:]]
+        final = [r for r in rows if r[0] == str(sel["round"]) and r[2] in ("deepprune", "initial")][0]
+        _cli("logos", tmp / "prune" / "final", b, "-o", tmp / "logos" / "motifs.meme", "--trim", 0.3,
+             "--match", "jaspar2024", "--threads", a.threads, "-q")  # fmt: skip
+        with open(tmp / "logos" / "motifs.tsv") as fh:
+            table = [r for r in csv.DictReader(fh, delimiter="\t") if r["id"]]
+    groups = {}
+    for r in table:
+        groups.setdefault(r["group"], []).append(r)
+    names = []
+    for g in sorted(groups, key=int):
+        rep = next(r for r in groups[g] if r["representative"] == "yes")
+        names.append(f"{rep['best_match_name'] or rep['consensus']}x{len(groups[g])}")
+    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, kernels=sel["kernels"],
+                motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
+                seconds=time.perf_counter() - t0)  # fmt: skip
+
+
+def encode_main(a) -> None:
+    import os
+
+    root = Path(os.environ.get("DEEPPRUNE_ENCODE", HERE.parent.parent / "shared" / "data" / "encode"))
+    acs = sorted(str(p) for p in root.glob("*_AC.seq.gz") if any(p.name.startswith(x) for x in a.encode.split(",")))
+    if not acs:
+        print(f"no ENCODE experiments matching {a.encode} under {root}; skipped")
+        return
+    tasks = [(ac, int(s), a) for ac in acs for s in a.seeds.split(",")]
+    rows = []
+    with mp.get_context("spawn").Pool(a.jobs) as pool:
+        for row in pool.imap(run_encode, tasks):
+            rows.append(row)
+            print(f"{row['experiment']} seed {row['seed']} ({row['criterion']}): {row['kernels']} kernels, "
+                  f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f} "
+                  f"({row['seconds']:.0f} s)", flush=True)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(a.out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    print(f"wrote {a.out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--m", default="1,2,3,4,5,6", help="numbers of planted motifs")
@@ -115,6 +179,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--patience", type=int, default=15)
     ap.add_argument("--tolerance", type=float, default=0.01)
+    ap.add_argument("--kernels", default="auto", help="'auto' (the bar) or a fixed final count, to compare criteria")
+    ap.add_argument("--encode", default=None, metavar="TF,TF",
+                    help="instead of simulations: these ENCODE experiments (name prefixes in ../shared/data/encode), "
+                    "top --max-peaks peaks, test on _B; distinct motifs of the final model and its test AUROC")
+    ap.add_argument("--max-peaks", type=int, default=3000)
     ap.add_argument("--criterion", default="loss")
     ap.add_argument("--n", type=int, default=6000, help="sequences per dataset (half test)")
     ap.add_argument("--length", type=int, default=101)
@@ -122,6 +191,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     ap.add_argument("--out", default=str(HERE / "results" / "distinct.tsv"))
     a = ap.parse_args()
+    if a.encode:
+        return encode_main(a)
     tasks = [(int(m), int(s), a) for m in a.m.split(",") for s in a.seeds.split(",")]
     t0 = time.perf_counter()
     rows = []
