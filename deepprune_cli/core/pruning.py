@@ -11,6 +11,11 @@ the paper's comparison variants:
 * ``lottery``: the surviving kernels rewound to their initial weights and retrained
   (the lottery-ticket variant, Frankle & Carbin 2019).
 
+With ``auto`` (``--kernels auto``) the final count comes from the data: halve while the fine-tuned
+model's validation AUROC stays within ``tolerance`` of the big model's, then bisect between the
+last count that held and the first that did not (:meth:`PruneRun._auto_rounds`); ``final/`` is the
+smallest model that held and ``prune.json`` records the curve.
+
 Round 0 is the trained big model (variant ``initial``). Pruned kernels are removed physically
 (:func:`models.select_kernels` builds a smaller model), so later rounds are cheaper; saved models
 keep the mask over the original kernels, so they load either way.
