@@ -75,6 +75,7 @@ def command(
     Example:
       deepprune prune peaks.fa --kernels 4 --rounds 6 -o pruned/
       deepprune prune peaks.fa --from model/ --kernels 4 --rounds 2 --test test.fa -o pruned/
+      deepprune prune peaks.fa --kernels auto -o pruned/    # as many kernels as the data need
     """
     import json
     import sys
