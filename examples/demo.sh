@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled CTCFL example (2,000 real ChIP-seq peaks + DeepBind's test set):
-# shuffle -> train -> prune (16 -> 4 kernels) -> evaluate -> logos matched against JASPAR.
+# shuffle -> train -> prune (16 -> 4 kernels) -> evaluate -> logos matched against JASPAR (and how
+# many distinct motifs the kernels hold), then prune --kernels auto: how many kernels the data need.
 # Usage: bash examples/demo.sh OUTDIR        (a few minutes on 2 CPU cores)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,5 +27,11 @@ echo "== 5. deepprune logos: the 4 kernels as motifs, matched against JASPAR 202
 deepprune logos "$out/pruned/final" "$peaks" -o "$out/motifs.meme" --png "$out/logos" --match jaspar2020 \
     --relative-to observed
 
+echo "== 6. how many motifs do these peaks need? prune --kernels auto, then logos groups the kernels" >&2
+deepprune prune "$peaks" --negatives "$out/negatives.fa" --kernels auto --rounds 2 --no-baseline --test "$test" \
+    -o "$out/pruned_auto" "${fast[@]}"
+deepprune logos "$out/pruned_auto/final" "$peaks" -o "$out/auto/motifs.meme" --match jaspar2020 --relative-to observed
+
 echo >&2
-echo "demo outputs in $out/: model/, pruned/summary.tsv, evaluation.tsv, motifs.meme, matches.tsv, logos/" >&2
+echo "demo outputs in $out/: model/, pruned/summary.tsv, evaluation.tsv, motifs.meme, motifs.distinct.meme," >&2
+echo "  matches.tsv, logos/, pruned_auto/ (prune.json: the count chosen and its curve), auto/" >&2

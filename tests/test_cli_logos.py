@@ -237,3 +237,52 @@ def test_batch_norm_same_padding_model_in_process(tmp_path):
     assert 0 < len(motifs) <= 30 and all(m.width == 19 for m in motifs)
     table = _tsv(tmp_path / "m.tsv")
     assert len(table) == 30 and all(int(r["sites"]) <= 200 for r in table)
+
+
+def test_copies_of_one_motif_are_one_group(tmp_path):
+    """Two CTCF kernels (one reverse complemented and shifted by 3) and a MAX kernel: the table
+    puts the CTCF kernels in one group, the distinct MEME file holds CTCF (its more important
+    kernel) and MAX once each, and the log says 3 kernels -> 2 distinct motifs."""
+    import torch
+
+    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.store import save_model
+
+    ctcf, mx = load_motifs("jaspar:MA0139.1,MA0058.3")
+    shifted_rc = np.zeros((4, W))
+    shifted_rc[:, 3:] = _log_odds(ctcf)[::-1, ::-1][:, : W - 3]  # the reverse complement, 3 columns later
+    model = build_model(arch_spec("deepbind", n_kernels=3, kernel_length=W), seed=0)
+    with torch.no_grad():
+        model.conv1.weight.copy_(torch.tensor(np.stack([_log_odds(ctcf), _log_odds(mx), shifted_rc]), dtype=torch.float32))
+        model.conv1.bias.zero_()
+        model.out.weight.copy_(torch.tensor([[1.0, 2.0, 3.0]]))
+    save_model(tmp_path / "model", model)
+    rng = np.random.default_rng(3)
+    lines = []
+    for i in range(120):
+        s = list("".join("ACGT"[x] for x in rng.integers(0, 4, 80)))
+        m = ctcf if i % 2 else mx
+        site = "".join("ACGT"[rng.choice(4, p=r)] for r in m.probs)
+        p = rng.integers(0, 80 - len(site))
+        s[p : p + len(site)] = site
+        lines.append(f">s{i}\n{''.join(s)}")
+    (tmp_path / "pos.fa").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "res" / "motifs.meme"
+    proc = run_cli("logos", tmp_path / "model", tmp_path / "pos.fa", "-o", out, "--seed", 0)
+    assert proc.returncode == 0, proc.stderr_text
+    assert "3 kernels → 2 distinct motifs" in proc.stderr_text
+    assert [m.id for m in read_meme(out)] == ["kernel2", "kernel1", "kernel0"]  # every kernel, as before
+    table = {r["id"]: r for r in _tsv(tmp_path / "res" / "motifs.tsv")}
+    assert {k: (r["group"], r["representative"]) for k, r in table.items()} == {
+        "kernel2": ("1", "yes"), "kernel1": ("2", "yes"), "kernel0": ("1", "no"),
+    }  # fmt: skip
+    distinct = read_meme(tmp_path / "res" / "motifs.distinct.meme")
+    assert [(m.id, m.name) for m in distinct] == [("kernel2", "group1"), ("kernel1", "group2")]
+    # --group-db none: no grouping, no distinct file, empty group column
+    proc = run_cli("logos", tmp_path / "model", tmp_path / "pos.fa", "-o", tmp_path / "n" / "m.meme", "--group-db", "none", "-q")
+    assert proc.returncode == 0, proc.stderr_text
+    assert sorted(p.name for p in (tmp_path / "n").iterdir()) == ["m.meme", "m.tsv"]
+    assert {r["group"] for r in _tsv(tmp_path / "n" / "m.tsv")} == {""}
+    proc = run_cli("logos", tmp_path / "model", tmp_path / "pos.fa", "-o", tmp_path / "e" / "m.meme", "--group-p", "2")
+    assert_clean_error(proc, "--group-p must be in (0, 1]")
+    assert not (tmp_path / "e").exists()

@@ -67,6 +67,9 @@ def test_prune_from_existing_model_and_too_many_rounds(tmp_path):
         (["--from", "."], "not a deepprune model directory"),
         (["--arch", "cnn-4"], "global max pooling"),
         (["--lr-decay", "-1"], "--lr-decay"),
+        (["--kernels", "many"], "--kernels must be a whole number or 'auto'"),
+        (["--tolerance", "0.02"], "--tolerance applies to --kernels auto only"),
+        (["--kernels", "auto", "--tolerance", "1.5"], "--tolerance must be in [0, 1)"),
     ],
 )
 def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
@@ -75,3 +78,32 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
     proc = run_cli("prune", pos, "-o", out, *args)
     assert_clean_error(proc, fragment)
     assert not out.exists() and not (tmp_path / ".out.partial").exists()
+
+
+def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
+    """Three JASPAR motifs planted (one site per positive): from 32 kernels, auto halves to 4
+    (holds), 2 (below), then bisects to 3 (holds), and ends at 3 kernels; prune.json records the
+    curve and the choice, final/ is the 3-kernel model."""
+    sim = tmp_path / "sim"
+    proc = run_cli("simulate", "--motifs", "jaspar:MA0139.1,MA0058.3,MA0035.4", "--n", 3000, "--length", 60,
+                   "-o", sim, "--seed", 1)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr_text
+    out = tmp_path / "auto"
+    proc = run_cli("prune", sim / "train.fa", "--kernels", "auto", "--rounds", 3, "--no-baseline", "--threads", 1,
+                   "--epochs", 30, "--patience", 5, "--kernel-length", 16, "--seed", 0, "-o", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr_text
+    assert "auto: 3 kernels" in proc.stderr_text
+    sel = json.loads((out / "prune.json").read_text())["selection"]
+    assert sel["mode"] == "auto" and sel["kernels"] == 3 and sel["tolerance"] == 0.01
+    floor = sel["reference_val_auroc"] - sel["tolerance"]
+    curve = sel["curve"]
+    assert [c["kernels"] for c in curve] == [32, 16, 8, 4, 2, 3]
+    assert all(c["holds"] == (c["val_auroc"] >= floor) for c in curve)
+    # the smallest count that held, and one kernel fewer was tried and did not hold
+    held = [c["kernels"] for c in curve if c["holds"]]
+    assert sel["kernels"] == min(held) and any(c["kernels"] == 2 and not c["holds"] for c in curve)
+    # every attempt prunes the smallest model that held so far
+    assert [c["parent_round"] for c in curve] == [None, 0, 1, 2, 3, 3]
+    assert json.loads((out / "final" / "config.json").read_text())["n_kernels"] == 3
+    rows = [line.split("\t") for line in (out / "summary.tsv").read_text().splitlines()[1:]]
+    assert [(r[0], r[1]) for r in rows if r[2] == "deepprune"] == [("1", "16"), ("2", "8"), ("3", "4"), ("4", "2"), ("5", "3")]

@@ -184,3 +184,66 @@ def test_evaluation_rows_are_an_even_spread_within_budget(n, alive, width):
     rows = criteria._evaluation_rows(n, alive, width).numpy()
     assert len(rows) == min(n, max(criteria._MIN_EVAL_SEQUENCES, criteria._STEP_BUDGET // (alive * width)))
     assert rows[0] == 0 and rows[-1] < n and np.all(np.diff(rows) >= 1)
+
+
+@pytest.mark.parametrize("weights", [[1.5, 1.5, 1.0, 0.1], [1.0, 1.0, 1.5, 0.1], [2.0, 2.0, 1.0, 0.1]])
+def test_loss_refit_judges_copies_after_refitting_the_readout(data, weights):
+    """With the read-out refit, removing one of two identical kernels costs about nothing and
+    removing the only TTGACA kernel costs a lot, whatever the read-out weights were; the pruned
+    model carries the refit read-out, so its loss is the one the criterion computed."""
+    _, model = hand_built_model()
+    with torch.no_grad():
+        model.out.weight.copy_(torch.tensor([weights]))
+    choice = greedy_loss_selection(model, data, keep=2, refit=True)
+    assert 2 in choice.keep and len(set(choice.keep.tolist()) & {0, 1}) == 1
+    copy = ({0, 1} - set(choice.keep.tolist())).pop()
+    assert abs(choice.statistic[copy]) < 0.01 and choice.statistic[2] > 0.3
+    pruned = select_kernels(model, choice.keep)
+    fold_removed_means(model, pruned, choice)
+    # refit on the kept kernels: at least as good as holding the removed ones at their means
+    assert model_loss(pruned, data) <= model_loss(pruned_with_means(model, data, choice.keep), data) + 1e-9
+    w, b = choice.readout
+    assert torch.allclose(pruned.out.weight.double().ravel(), w, atol=1e-6) and float(pruned.out.bias.detach()) == pytest.approx(float(b), abs=1e-6)
+
+
+def test_loss_refit_matches_an_independent_logistic_fit(data):
+    """The cost of removing kernel j = loss of a read-out fitted without j minus with the rest
+    (the same ridge-penalised fit, by LBFGS instead of the criterion's batched Newton steps)."""
+    _, model = hand_built_model()
+    with torch.no_grad():  # kernel 1 a near copy of 0, not an exact one (collinear fits are ridge-limited)
+        model.conv1.weight[1].add_(torch.randn(4, 6, generator=torch.Generator().manual_seed(2)) * 0.3)
+    choice = greedy_loss_selection(model, data, keep=3, refit=True)
+    with torch.no_grad():
+        u = model.eval().kernel_activations(data.tokens).double()
+
+    def fitted_loss(cols):
+        """Training loss of the read-out minimising it plus the criterion's ridge on standardised weights."""
+        from deepprune_cli.core.criteria import _REFIT_L2
+
+        lin = torch.nn.Linear(len(cols), 1).double()
+        opt = torch.optim.LBFGS(list(lin.parameters()), max_iter=1000, tolerance_grad=1e-12, tolerance_change=1e-14,
+                                line_search_fn="strong_wolfe")
+        x = u[:, cols]
+        scale = x.std(dim=0)
+
+        def bce():
+            return F.binary_cross_entropy_with_logits(lin(x), data.labels.double())
+
+        def closure():
+            opt.zero_grad()
+            loss = bce() + 0.5 * _REFIT_L2 * ((lin.weight[0] * scale) ** 2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        with torch.no_grad():
+            return float(bce())
+
+    kept = choice.keep.tolist()
+    gone = [j for j in range(4) if j not in kept]
+    assert len(gone) == 1 and gone[0] in (0, 1, 3)  # a copy or the noise kernel, never TTGACA
+    # the removed kernel: its cost from all four; TTGACA (kept): its cost from the kept three
+    assert choice.statistic[gone[0]] == pytest.approx(fitted_loss(kept) - fitted_loss([0, 1, 2, 3]), abs=5e-3)
+    without_2 = [c for c in kept if c != 2]
+    assert choice.statistic[2] == pytest.approx(fitted_loss(without_2) - fitted_loss(kept), abs=5e-3)
+    assert choice.statistic[2] > 0.3

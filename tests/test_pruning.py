@@ -204,3 +204,37 @@ def test_summary_format_round_trip(tmp_path, splits):
     text = (tmp_path / "r" / "summary.tsv").read_text()
     assert text.splitlines()[0] == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\tseconds"
     assert format_summary([]) == text.splitlines()[0] + "\n"
+
+
+def test_auto_count_record_and_resume(tmp_path, splits):
+    """--kernels auto on one planted site: the selection record is consistent with the curve,
+    final/ is the chosen model, and a run interrupted mid-search resumes to the same choice."""
+    import json
+
+    spec, train, val, test = splits
+    opts = lambda: options(rounds=3, auto=True, baseline=False, tolerance=0.02)  # noqa: E731
+    whole = tmp_path / "whole"
+    PruneRun(whole, opts(), train, val, test).run(spec=spec)
+    sel = json.loads((whole / "prune.json").read_text())["selection"]
+    curve = sel["curve"]
+    assert curve[0]["kernels"] == 16 and curve[0]["holds"]
+    floor = sel["reference_val_auroc"] - sel["tolerance"]
+    assert all(c["holds"] == (c["val_auroc"] >= floor) for c in curve)
+    held = [c["kernels"] for c in curve if c["holds"]]
+    assert sel["kernels"] == min(held)
+    assert sel["kernels"] == 1 or any(c["kernels"] == sel["kernels"] - 1 and not c["holds"] for c in curve)
+    assert load_model(whole / "final").model.n_kernels == sel["kernels"]
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_round2(event, info):
+        if event == "stage" and info["round"] == 2 and info["variant"] == "deepprune":
+            raise Stop
+
+    cut = tmp_path / "cut"
+    with pytest.raises(Stop):
+        PruneRun(cut, opts(), train, val, test, progress=stop_in_round2).run(spec=spec)
+    PruneRun(cut, opts(), train, val, test, resume=True).run(spec=spec)
+    assert json.loads((cut / "prune.json").read_text()) == json.loads((whole / "prune.json").read_text())
+    assert state_bytes(load_model(cut / "final").model) == state_bytes(load_model(whole / "final").model)

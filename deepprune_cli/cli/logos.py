@@ -19,6 +19,29 @@ ORDERS = ("weight", "score", "kernel")
     default=None,
     help="Per-kernel table (TSV) [default: OUTPUT with .tsv, e.g. motifs.tsv; none with -o -].",
 )
+@click.option(
+    "--distinct",
+    "distinct_path",
+    default=None,
+    help="Distinct motifs (MEME): one per group of kernels that are the same motif up to shift and strand, "
+    "the group's most important kernel [default: OUTPUT with .distinct.meme; none with -o -].",
+)
+@click.option(
+    "--group-db",
+    default="jaspar2024",
+    show_default=True,
+    metavar="DB",
+    help="Motif database (MEME file or bundled name) whose columns give the kernel-vs-kernel p-values their "
+    "null when grouping ('none': every kernel its own group, no comparison).",
+)
+@click.option(
+    "--group-p",
+    type=float,
+    default=1e-4,
+    show_default=True,
+    help="Two kernels are the same motif when one matches the other with a Tomtom-style p-value below this "
+    "(either strand, against --group-db plus the kernels).",
+)
 @click.option("--png", "png_dir", default=None, metavar="DIR", help="Write one PNG logo (bits) per motif and overview.png here.")
 @click.option("--svg", "svg_dir", default=None, metavar="DIR", help="Write one SVG logo per motif and overview.svg here.")
 @click.option(
@@ -84,7 +107,7 @@ ORDERS = ("weight", "score", "kernel")
               "table, header-only match tables) with exit 0 instead of failing (exit 1): for workflows.")
 @click.option("-q", "--quiet", is_flag=True, help="No table on stderr.")
 def command(
-    model_path, seqs_path, output, table_path, png_dir, svg_dir, match_db, matches_path, match_thresh, match_by,
+    model_path, seqs_path, output, table_path, distinct_path, group_db, group_p, png_dir, svg_dir, match_db, matches_path, match_thresh, match_by,
     truth_path, truth_out, truth_db, truth_thresh, truth_by, threshold, relative_to, trim_bits, min_sites, min_bits, order,
     sites_from, fmt, genome, width, threads, seed, allow_empty, quiet,
 ):  # fmt: skip
@@ -97,6 +120,11 @@ def command(
     supplement). Kernels with too few sites or a near-uniform matrix are reported
     and skipped. Motifs are written in MEME format (background from SEQS), ordered by importance,
     with a per-kernel table beside them.
+
+    Kernels that are the same motif up to shift and strand (Tomtom-style p < --group-p against
+    each other inside --group-db, either direction) form one group (connected components);
+    the table gives every kernel its group, the --distinct MEME file holds each group's most
+    important kernel, and the log says how many distinct motifs the model holds.
 
     --match compares them with a motif database the way Tomtom 5.4 does by default (Euclidean
     distance, both strands, q <= 0.5); --truth reports which true motifs were recovered.
@@ -119,23 +147,30 @@ def command(
         raise InputError("--trim and --min-bits must be non-negative")
     if match_thresh < 0 or truth_thresh < 0:
         raise InputError("--match-thresh and --truth-thresh must be non-negative")
+    if not 0 < group_p <= 1:
+        raise InputError(f"--group-p must be in (0, 1], got {group_p}")
+    grouping_on = str(group_db).lower() != "none"
     to_stdout = str(output) == "-"
     out = None if to_stdout else Path(output)
     base = Path.cwd() if out is None else out.parent
     if table_path is None and out is not None:
         table_path = out.with_suffix(".tsv") if out.suffix != ".tsv" else out.with_name(out.name + ".table.tsv")
+    if distinct_path is None and out is not None and grouping_on:
+        distinct_path = out.with_name(out.stem + ".distinct.meme")
+    if distinct_path is not None and not grouping_on:
+        raise InputError("--distinct needs grouping; it cannot be used with --group-db none")
     if match_db is not None and matches_path is None:
         matches_path = base / "matches.tsv"
     if truth_path is not None and truth_out is None:
         truth_out = base / "truth.tsv"
-    files = [p for p in (out, table_path, matches_path, truth_out) if p is not None and str(p) != "-"]
+    files = [p for p in (out, table_path, distinct_path, matches_path, truth_out) if p is not None and str(p) != "-"]
     resolved = [os.path.abspath(p) for p in files]
     if len(set(resolved)) != len(resolved):
-        raise InputError("output files collide: give distinct -o, --table, --matches and --truth-out paths")
+        raise InputError("output files collide: give distinct -o, --table, --distinct, --matches and --truth-out paths")
     for p in files:
         if Path(p).is_dir():
             raise InputError(f"{p}: is a directory, expected a file name")
-    if sum(str(p) == "-" for p in (output, table_path, matches_path, truth_out) if p is not None) > 1:
+    if sum(str(p) == "-" for p in (output, table_path, distinct_path, matches_path, truth_out) if p is not None) > 1:
         raise InputError("only one output can go to stdout ('-')")
     for d in (png_dir, svg_dir):
         if d is not None and Path(d).exists() and not Path(d).is_dir():
@@ -146,8 +181,8 @@ def command(
     # Heavy imports only now, so `deepprune --help` stays instant.
     import numpy as np
 
-    from deepprune_cli.core import compare, interpret, store, training
-    from deepprune_cli.core.motifs import read_meme, write_meme
+    from deepprune_cli.core import compare, grouping, interpret, store, training
+    from deepprune_cli.core.motifs import Motif, read_meme, write_meme
     from deepprune_cli.core.sequences import read_sequences
 
     training.set_threads(threads)
@@ -157,6 +192,9 @@ def command(
     if rec.config.get("alphabet", "ACGT") != "ACGT":
         raise InputError(f"{model_path}: alphabet {rec.config.get('alphabet')!r}; motifs are written for ACGT models only")
     database = compare.load_target_database(match_db) if match_db is not None else None
+    group_database = None
+    if grouping_on:
+        group_database = database if (match_db is not None and group_db == match_db) else compare.load_target_database(group_db)
     truth = read_meme(truth_path) if truth_path is not None else None
     truth_database = None
     if truth is not None and str(truth_db).lower() != "none":
@@ -211,8 +249,14 @@ def command(
     motifs = [r.to_motif(f"kernel{r.kernel_id}", f"rank{i + 1}") for i, r in enumerate(live)]
 
     # ---- comparisons
-    if (database is not None or truth is not None) and not compare.tomtom_cache_is_warm() and not quiet:
+    if (database is not None or truth is not None or (grouping_on and motifs)) and not compare.tomtom_cache_is_warm() and not quiet:
         console().print("[dim]compiling the Tomtom kernels once (about a minute); later runs reuse the cache[/dim]")
+    groups = None
+    if grouping_on:
+        groups = grouping.group_motifs(
+            motifs, importance=[r.importance for r in live], database=group_database, threshold=group_p,
+            background=background, seed=seed,
+        )  # fmt: skip
     comparison = None
     if database is not None and motifs:
         comparison = compare.compare_motifs(motifs, database, background=background, seed=seed)
@@ -230,8 +274,13 @@ def command(
     with atomic_group():
         if out is not None or to_stdout:
             write_meme(motifs, None if to_stdout else out, background, allow_empty=allow_empty)
+        if distinct_path is not None:
+            distinct = [
+                Motif(m.id, m.probs, f"group{g + 1}", m.nsites) for g, m in enumerate(groups.distinct())
+            ]  # fmt: skip
+            write_meme(distinct, None if str(distinct_path) == "-" else distinct_path, background, allow_empty=allow_empty)
         if table_path is not None:
-            _write_table(table_path, results, live, comparison)
+            _write_table(table_path, results, live, comparison, groups)
         if database is not None:
             compare.write_matches(comparison.matches(match_thresh, by=match_by) if comparison else [], matches_path)
         if truth_report is not None:
@@ -244,10 +293,10 @@ def command(
                     plots.save_logos(motifs, directory, ext, background)
 
     if not quiet:
-        _report(results, live, comparison, truth_report, len(site_rows), seqs.source, relative_to)
+        _report(results, live, comparison, truth_report, len(site_rows), seqs.source, relative_to, groups, group_db)
 
 
-def _table_rows(results, live, comparison):
+def _table_rows(results, live, comparison, groups=None):
     import numpy as np
 
     rank = {id(r): i + 1 for i, r in enumerate(live)}
@@ -264,6 +313,11 @@ def _table_rows(results, live, comparison):
                 "id": f"kernel{r.kernel_id}" if i is not None else "",
                 "kernel": r.kernel_id,
                 "rank": i or "",
+                "group": int(groups.group[i - 1]) if groups is not None and i is not None else "",
+                "representative": (
+                    ("yes" if groups.representatives[groups.group[i - 1] - 1] == i - 1 else "no")
+                    if groups is not None and i is not None else ""
+                ),
                 "status": "ok" if not r.dead else r.reason,
                 "consensus": "" if r.probs is None else "".join("ACGT"[j] for j in np.argmax(r.probs, axis=1)),
                 "width": r.width if r.probs is not None else "",
@@ -282,38 +336,40 @@ def _table_rows(results, live, comparison):
     return rows
 
 
-def _write_table(path, results, live, comparison) -> None:
+def _write_table(path, results, live, comparison, groups=None) -> None:
     from deepprune_cli.core.atomic import atomic_output
 
-    rows = _table_rows(results, live, comparison)
+    rows = _table_rows(results, live, comparison, groups)
     with atomic_output(None if str(path) == "-" else path, "w") as fh:
         fh.write("\t".join(rows[0].keys()) + "\n")
         for row in rows:
             fh.write("\t".join(str(v) for v in row.values()) + "\n")
 
 
-def _report(results, live, comparison, truth_report, n_seqs, source, relative_to="observed") -> None:
+def _report(results, live, comparison, truth_report, n_seqs, source, relative_to="observed", groups=None,
+            group_db="") -> None:
     from rich.table import Table
 
     con = console()
     table = Table(title=f"kernels -> motifs ({n_seqs} sequences of {source})", title_justify="left")
-    cols = ["rank", "id", "consensus", "bits", "sites", "importance"]
+    cols = ["rank", "id", "group", "consensus", "bits", "sites", "importance"]
     if comparison is not None:
         cols += ["best match", "p"]
     for col in cols:
-        right = col in ("rank", "bits", "sites", "importance", "p")
+        right = col in ("rank", "group", "bits", "sites", "importance", "p")
         table.add_column(
             col, justify="right" if right else "left", no_wrap=col in ("id", "consensus", "p"), overflow="ellipsis",
             max_width=16 if col == "consensus" and comparison is not None else None,
         )  # fmt: skip
-    for row in _table_rows(results, live, comparison):
+    for row in _table_rows(results, live, comparison, groups):
         imp = f"{float(row['importance']):.3g}" if row["importance"] != "" else ""
         if row["rank"] == "":
             short = row["status"].split(" (")[0]
-            cells = ["-", f"kernel{row['kernel']}", f"[dim]{short}[/dim]", "", str(row["sites"]), imp]
+            cells = ["-", f"kernel{row['kernel']}", "", f"[dim]{short}[/dim]", "", str(row["sites"]), imp]
         else:
+            group = f"[dim]{row['group']}[/dim]" if row["representative"] == "no" else str(row["group"])
             cells = [
-                str(row["rank"]), row["id"], row["consensus"], f"{float(row['information_bits']):.1f}",
+                str(row["rank"]), row["id"], group, row["consensus"], f"{float(row['information_bits']):.1f}",
                 str(row["sites"]), imp,
             ]  # fmt: skip
         if comparison is not None:
@@ -326,6 +382,12 @@ def _report(results, live, comparison, truth_report, n_seqs, source, relative_to
         con.print(f"{dead} kernel(s) skipped (dead or too few sites), {len(live)} motif(s) written")
         if relative_to == "possible" and any(r.reason.startswith("too few sites") for r in results):
             con.print("[dim]kernels with too few sites may give motifs with --relative-to observed or a lower --threshold[/dim]")
+    if groups is not None and live:
+        n, m = len(live), groups.n_groups
+        con.print(
+            f"{n} kernel{'s' if n != 1 else ''} → {m} distinct motif{'s' if m != 1 else ''} "
+            f"(same motif: p < {groups.threshold:g} either strand, against {group_db} + the kernels)"
+        )
     if truth_report is not None:
         con.print(
             f"recovered {truth_report.n_recovered}/{len(truth_report.rows)} true motifs "

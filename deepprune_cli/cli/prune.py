@@ -14,20 +14,27 @@ from deepprune_cli.cli.common import (
     seed_option,
 )
 
-CRITERIA = ("loss", "score-weight", "weight", "score")  # = core.criteria.CRITERIA, without importing torch
+CRITERIA = ("loss", "score-weight", "weight", "score", "loss-refit")  # = core.criteria.CRITERIA, without importing torch
 
 
 @click.command("prune")
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", required=True, help="Output directory: one model directory per round and variant.")
 @click.option("--from", "from_model", default=None, help="Start from this trained model directory instead of training one.")
-@click.option("--kernels", type=int, default=4, show_default=True, help="Kernels left at the end (d).")
+@click.option("--kernels", default="4", show_default=True,
+              help="Kernels left at the end (d), or 'auto': the smallest count whose validation AUROC stays "
+              "within --tolerance of the start model's (halving, then bisection; the start model has 4·2^ROUNDS "
+              "kernels).")
 @click.option("--rounds", type=int, default=6, show_default=True, help="Halvings (k): the start model has d·2^k kernels.")
+@click.option("--tolerance", type=float, default=None,
+              help="With --kernels auto: validation AUROC a pruned model may lose against the start model and "
+              "still hold [default: 0.01].")
 @click.option("--criterion", type=click.Choice(CRITERIA), default=CRITERIA[0], show_default=True,
               help="loss: remove, one by one, the kernel whose removal raises the training loss least "
               "(default: a kernel that duplicates another goes, a motif only it learned stays); "
               "weight: |dense weight|; score: |mean max-activation on positives − on negatives|; "
-              "score-weight: their product.")
+              "score-weight: their product; loss-refit: loss, judging each removal among the last 16 kernels "
+              "after refitting the read-out, so copies of one motif go before a second motif.")
 @click.option("--lr-decay", type=float, default=1.2, show_default=True, help="Round i fine-tunes with lr / decay^i.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train each round's kernel count from scratch (same seed).")
@@ -52,7 +59,7 @@ CRITERIA = ("loss", "score-weight", "weight", "score")  # = core.criteria.CRITER
 @click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
 def command(
-    input_path, output, from_model, kernels, rounds, criterion, lr_decay, baseline, lottery, resume, negatives,
+    input_path, output, from_model, kernels, rounds, tolerance, criterion, lr_decay, baseline, lottery, resume, negatives,
     negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience, val_fraction, test_path,
     seed, fmt, genome, width, device, threads, as_json, quiet,
 ):  # fmt: skip
@@ -69,6 +76,7 @@ def command(
     Example:
       deepprune prune peaks.fa --kernels 4 --rounds 6 -o pruned/
       deepprune prune peaks.fa --from model/ --kernels 4 --rounds 2 --test test.fa -o pruned/
+      deepprune prune peaks.fa --kernels auto -o pruned/    # as many kernels as the data need
     """
     import json
     import sys
@@ -86,13 +94,23 @@ def command(
         raise InputError(f"{out}: exists and is not a directory")
     if seed < 0:
         raise InputError(f"--seed must be non-negative, got {seed}")
+    auto = str(kernels).strip().lower() == "auto"
+    if not auto:
+        try:
+            kernels = int(kernels)
+        except ValueError:
+            raise InputError(f"--kernels must be a whole number or 'auto', got {kernels!r}") from None
+    if tolerance is not None and not auto:
+        raise InputError("--tolerance applies to --kernels auto only")
 
     from deepprune_cli.core import architectures, pruning, store, training
     from deepprune_cli.core.prepare import prepare_training
 
     opts = pruning.PruneOptions(
-        kernels=kernels,
+        kernels=pruning.AUTO_BASE_KERNELS if auto else kernels,
         rounds=rounds,
+        auto=auto,
+        tolerance=pruning.DEFAULT_TOLERANCE if tolerance is None else tolerance,
         criterion=criterion,
         lr_decay=lr_decay,
         baseline=baseline,
@@ -133,8 +151,11 @@ def command(
     show = not quiet
     progress = _Progress(con, enabled=show)
     if show:
+        goal = (f"auto kernels (val AUROC within {opts.tolerance:g} of the start model's)" if auto
+                else f"{opts.kernels} kernels in {opts.rounds} rounds")
+        start_n = start.n_kernels if start is not None else opts.start_kernels
         con.print(
-            f"[bold]deepprune prune[/]: {opts.start_kernels} → {opts.kernels} kernels in {opts.rounds} rounds "
+            f"[bold]deepprune prune[/]: {start_n} → {goal} "
             f"({criterion}), {prep.info['n_train']} training / {prep.info['n_val']} validation sequences, "
             f"device {dev.type}"
         )
@@ -155,6 +176,8 @@ def command(
         raise
     if show:
         _table(con, results, test is not None)
+        if run.selection is not None:
+            _auto_curve(con, run.selection)
         con.print(f"wrote {out}/ (final model: {out}/final/)")
     if as_json:
         from dataclasses import asdict
@@ -212,3 +235,13 @@ def _table(con, results, with_test):
         cells.append("" if r.seconds is None else f"{r.seconds:.1f}")
         table.add_row(*cells)
     con.print(table)
+
+
+def _auto_curve(con, sel):
+    """The --kernels auto search, one line per count tried, and the count chosen."""
+    floor = sel["reference_val_auroc"] - sel["tolerance"]
+    con.print(f"auto: val AUROC must stay ≥ {floor:.4f} (start model {sel['reference_val_auroc']:.4f} − {sel['tolerance']:g})")
+    for point in sel["curve"][1:]:
+        mark = "[green]holds[/green]" if point["holds"] else "[red]below[/red]"
+        con.print(f"  {point['kernels']:>5} kernels (round {point['round']}): {point['val_auroc']:.4f} {mark}")
+    con.print(f"[bold]auto: {sel['kernels']} kernels[/] (round {sel['round']}; final/ is that model)")

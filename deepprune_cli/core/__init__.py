@@ -24,6 +24,7 @@ training      the fit loop with early stopping, prediction, devices and threads
 criteria      which kernels to keep when pruning (``loss``, ``weight``, ``score``, ``score-weight``)
 pruning       the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv``
 interpret     first-layer kernels -> position probability matrices
+grouping      which kernel motifs are the same motif (up to shift and strand)
 compare       Tomtom-style motif comparison (p/E/q-values) and recovery of true motifs
 metrics       AUROC / AUPRC per output
 evaluation    models on labelled data, records, paired comparisons across data sets (Wilcoxon)
@@ -61,9 +62,10 @@ _EXPORTS = {
     "first_layer": ("CONV_IMPLS", "conv_onehot", "fused_kernel_features"),
     "models": ("build_model", "MotifCNN", "select_kernels"),
     "training": ("TrainOptions", "fit", "fit_many", "predict", "kernel_activations"),
-    "criteria": ("CRITERIA", "DEFAULT_CRITERION", "Selection", "select_half"),
+    "criteria": ("CRITERIA", "DEFAULT_CRITERION", "Selection", "select_half", "select_count"),
     "pruning": ("PruneOptions", "PruneRun", "StageResult", "read_summary"),
     "interpret": ("KernelMotif", "kernel_ppms", "first_layer_filters"),
+    "grouping": ("Grouping", "group_motifs"),
     "compare": ("Comparison", "Match", "compare_motifs", "match_truth", "load_target_database"),
     "metrics": ("auroc", "auprc"),
     "evaluation": ("cross_jobs", "read_pairs", "evaluate_pairs", "paired_comparison", "auroc_series"),

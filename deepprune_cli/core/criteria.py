@@ -1,6 +1,7 @@
 """Which kernels a Deepprune round keeps: the pruning criteria.
 
-Statistics come from the training split only. Each round keeps exactly half of the kernels.
+Statistics come from the training split only. Each round keeps exactly half of the kernels
+(``prune --kernels auto`` also asks for counts in between, :func:`select_count`).
 
 * ``weight``: |w_j|, the magnitude of kernel j's weights in the layer reading it (for
   ``deepbind``, its single dense weight; with a hidden layer, the L2 norm of its column);
@@ -20,11 +21,21 @@ that learned the same motif both rank high and a motif only one kernel learned c
 ``deepprune-sim4`` (two E-boxes, BACH1, PAX5) ``score-weight`` kept four E-box kernels at 8 -> 4 and
 lost PAX5 and BACH1. Elimination by loss sees that a duplicate can go at no cost once its twin
 stays (``benchmarks/bench_prune_sim.py`` compares the criteria).
+
+* ``loss-refit``: ``loss``, but while at most :data:`REFIT_MAX_KERNELS` kernels are alive each
+  candidate removal is judged after refitting the read-out (logistic regression of the label on
+  the remaining kernels' features, a few Newton steps from the current weights). Without a refit,
+  two copies of one motif that share its weight each look costly to remove (half the motif's
+  signal goes with either), like a second motif that only one kernel learned; with it, the twin
+  takes the whole weight and a copy costs about nothing, so copies go before distinct motifs.
+  Applies to models whose kernel features feed a single output directly (``deepbind``, Zeng's
+  ``1layer``); for others it is ``loss``. The pruned model gets the refit read-out.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +47,7 @@ from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.models import MotifCNN
 from deepprune_cli.core.training import DeviceData
 
-CRITERIA = ("loss", "score-weight", "weight", "score")
+CRITERIA = ("loss", "score-weight", "weight", "score", "loss-refit")
 DEFAULT_CRITERION = "loss"
 #: Candidate evaluations are batched so that one batch holds at most this many numbers.
 _EVAL_BUDGET = 1 << 24
@@ -45,6 +56,11 @@ _EVAL_BUDGET = 1 << 24
 #: under this many numbers, but never on fewer than _MIN_EVAL_SEQUENCES (or all, if fewer).
 _STEP_BUDGET = 1 << 25
 _MIN_EVAL_SEQUENCES = 8192
+#: ``loss-refit`` refits the read-out for every candidate removal while at most this many kernels
+#: are alive (the rounds that decide the reported kernels); above, it is ``loss``.
+REFIT_MAX_KERNELS = 16
+_REFIT_NEWTON_STEPS = 10
+_REFIT_L2 = 1e-3
 
 
 def _kernel_weight_magnitude(model: MotifCNN) -> np.ndarray:
@@ -120,9 +136,15 @@ def keep_half(statistic: np.ndarray) -> np.ndarray:
 
     Ties are broken deterministically: the lower kernel index wins.
     """
+    return keep_top(statistic, max(1, len(statistic) // 2))
+
+
+def keep_top(statistic: np.ndarray, keep: int) -> np.ndarray:
+    """Indices of the ``keep`` kernels with the largest statistic (float ``(K,)``), ascending;
+    ties go to the lower kernel index."""
     K = len(statistic)
     order = np.lexsort((np.arange(K), -np.asarray(statistic, dtype=np.float64)))
-    return np.sort(order[: max(1, K // 2)])
+    return np.sort(order[: max(1, min(K, keep))])
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,7 +204,7 @@ class Selection:
     """One round's choice.
 
     Attributes:
-        keep: int64 (K // 2,) physical kernel indices kept, ascending.
+        keep: int64 (k,) physical kernel indices kept, ascending (k = K // 2 in a halving round).
         statistic: float64 (K,) the criterion's value per kernel (larger = more important).
         means: float64 (K,) mean training activation per kernel (``loss`` only: what
             :func:`fold_removed_means` folds into the next layer), else None.
@@ -191,9 +213,64 @@ class Selection:
     keep: np.ndarray
     statistic: np.ndarray
     means: torch.Tensor | None = None
+    readout: tuple[torch.Tensor, torch.Tensor] | None = None  # loss-refit: (weight (k,), bias ()) for the kept kernels
 
 
-def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_size: int = 2048) -> Selection:
+def _refit_losses(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training loss after refitting a logistic read-out without each kernel, and with all.
+
+    X: float64 (n, k) features of the alive kernels (removed kernels are constants the bias
+    absorbs); y: (n,) labels. Returns losses (k + 1,) — row a < k without kernel a, row k with
+    every kernel — and the refit weights (k + 1, k + 1) (last column the bias).
+
+    Damped Newton on a ridge-penalised (``_REFIT_L2`` on standardised weights) logistic loss, all
+    k + 1 fits at once; the penalty keeps copies of one kernel (collinear features) and separable
+    data solvable, and each step is shortened when the full one would raise the loss.
+    """
+    n, k = X.shape
+    scale = X.std(dim=0)
+    scale = torch.where(scale > 1e-8, scale, torch.ones_like(scale))
+    Z = torch.cat([X / scale, torch.ones(n, 1, dtype=X.dtype, device=X.device)], dim=1)  # (n, k+1), standardised
+    # Every fit starts from no weights and the base rate (IRLS' usual start, where the logistic
+    # Hessian is well conditioned); starting from the current read-out stalls when it saturates.
+    ybar = float(y.mean().clamp(1e-6, 1 - 1e-6))
+    W = torch.zeros(k + 1, k + 1, dtype=X.dtype, device=X.device)
+    W[:, k] = math.log(ybar / (1 - ybar))
+    idx = torch.arange(k, device=X.device)
+    free = torch.ones_like(W)
+    free[idx, idx] = 0.0
+    ridge = torch.full((k + 1,), _REFIT_L2, dtype=X.dtype, device=X.device)
+    ridge[k] = 0.0  # no penalty on the bias
+    target = y[:, None].expand(-1, k + 1)
+
+    def objective(weights):
+        bce = F.binary_cross_entropy_with_logits(Z @ weights.T, target, reduction="none").mean(dim=0)
+        return bce + 0.5 * (ridge * weights**2).sum(dim=1)
+
+    current = objective(W)
+    for _ in range(_REFIT_NEWTON_STEPS):
+        prob = torch.sigmoid(Z @ W.T)  # (n, k+1)
+        grad = ((prob - target).T @ Z) / n + ridge * W  # (k+1, k+1)
+        s = prob * (1 - prob)
+        hess = torch.einsum("ni,na,nj->aij", Z, s, Z) / n + torch.diag(ridge + 1e-9)  # (k+1, k+1, k+1)
+        grad = grad * free
+        hess = hess * free[:, :, None] * free[:, None, :] + torch.diag_embed(1 - free)
+        step = torch.linalg.solve(hess, grad.unsqueeze(-1)).squeeze(-1)
+        best_w, best = W, current
+        for t in (1.0, 0.5, 0.25, 0.125, 0.0625):  # per fit, the step length that lowers the objective most
+            trial = W - t * step
+            value = objective(trial)
+            better = value < best
+            best_w = torch.where(better[:, None], trial, best_w)
+            best = torch.where(better, value, best)
+        W, current = best_w, best
+    losses = F.binary_cross_entropy_with_logits(Z @ W.T, target, reduction="none").mean(dim=0)
+    W = torch.cat([W[:, :k] / scale, W[:, k:]], dim=1)  # back to the features' own scale
+    return losses, W
+
+
+def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_size: int = 2048,
+                          refit: bool = False) -> Selection:
     """Keep ``keep`` kernels by greedy backward elimination on the training loss.
 
     While more than ``keep`` kernels remain, remove the ``r`` whose removal (feature replaced by its
@@ -206,6 +283,10 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
 
     The returned statistic is, for a removed kernel, the loss increase its removal caused; for a
     kept one, the increase its removal from the kept set would cause; 0 for masked kernels.
+
+    ``refit`` (criterion ``loss-refit``): while at most :data:`REFIT_MAX_KERNELS` kernels are
+    alive, judge each removal after refitting the read-out (see the module docstring), and return
+    the read-out refit on the kept kernels in :attr:`Selection.readout`.
     """
     device = data.tokens.device
     _positive_mask(data)
@@ -224,7 +305,19 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
     if len(alive) < keep:  # fewer active kernels than asked for: fill up with the lowest masked ones
         alive = sorted(alive + [j for j in range(K) if j not in set(alive)][: keep - len(alive)])
 
+    can_refit = refit and isinstance(head.rest, nn.Identity) and head.weight.shape[0] == 1 and labels.shape[1] == 1
+    readout = None
+
+    def refit_costs(cands: list[int]) -> np.ndarray:
+        nonlocal readout
+        idx = torch.tensor(cands, device=device)
+        losses, W = _refit_losses(current[:, idx].double(), labels[:, 0].double())
+        readout = (W[-1, :-1].clone(), W[-1, -1].clone())
+        return (losses[:-1] - losses[-1]).cpu().numpy()
+
     def costs(cands: list[int]) -> np.ndarray:
+        if can_refit and len(cands) <= REFIT_MAX_KERNELS:
+            return refit_costs(cands)
         pre = current @ head.weight.T + head.bias
         base = F.binary_cross_entropy_with_logits(head.rest(pre), labels).double()
         return (_candidate_losses(head, pre, deviation, torch.tensor(cands, device=device), labels) - base).cpu().numpy()
@@ -240,16 +333,26 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
             current[:, gone] = mean32[gone]
             alive = [j for j in alive if j not in set(gone)]
         if alive:
-            statistic[alive] = costs(alive)
-    return Selection(np.asarray(sorted(alive), dtype=np.int64), statistic, means)
+            statistic[alive] = costs(alive)  # with refit: also the read-out refit on exactly these
+    if not (can_refit and len(alive) <= REFIT_MAX_KERNELS):
+        readout = None
+    return Selection(np.asarray(sorted(alive), dtype=np.int64), statistic, means, readout)
 
 
 def select_half(model: MotifCNN, data: DeviceData, criterion: str, batch_size: int = 2048) -> Selection:
     """One round's choice of ``K // 2`` kernels by ``criterion`` (see :class:`Selection`)."""
-    if criterion == "loss":
-        return greedy_loss_selection(model, data, max(1, model.n_kernels // 2), batch_size)
+    return select_count(model, data, criterion, max(1, model.n_kernels // 2), batch_size)
+
+
+def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, batch_size: int = 2048) -> Selection:
+    """Choice of ``keep`` kernels (1 <= keep <= K) by ``criterion``: the halving rounds use
+    ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings."""
+    if not 1 <= keep <= model.n_kernels:
+        raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
+    if criterion in ("loss", "loss-refit"):
+        return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit")
     stat = kernel_statistic(model, data, criterion, batch_size)
-    return Selection(keep_half(stat), stat)
+    return Selection(keep_top(stat, keep), stat)
 
 
 def fold_removed_means(parent: MotifCNN, pruned: MotifCNN, selection: Selection) -> None:
@@ -261,6 +364,12 @@ def fold_removed_means(parent: MotifCNN, pruned: MotifCNN, selection: Selection)
     """
     consumer, per_kernel = parent.first_consumer()
     target, _ = pruned.first_consumer()
+    if selection.readout is not None:  # loss-refit: the read-out it judged the kept kernels with
+        weight, bias = selection.readout
+        with torch.no_grad():
+            target.weight.copy_(weight.to(target.weight.dtype).reshape(target.weight.shape))
+            target.bias.copy_(bias.to(target.bias.dtype).reshape(target.bias.shape))
+        return
     if per_kernel != 1 or selection.means is None:
         raise ValueError("folding needs a globally pooled first layer and the selection's means")
     removed = selection.means.clone().to(consumer.weight.device)

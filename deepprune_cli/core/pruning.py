@@ -11,6 +11,11 @@ the paper's comparison variants:
 * ``lottery``: the surviving kernels rewound to their initial weights and retrained
   (the lottery-ticket variant, Frankle & Carbin 2019).
 
+With ``auto`` (``--kernels auto``) the final count comes from the data: halve while the fine-tuned
+model's validation AUROC stays within ``tolerance`` of the big model's, then bisect between the
+last count that held and the first that did not (:meth:`PruneRun._auto_rounds`); ``final/`` is the
+smallest model that held and ``prune.json`` records the curve.
+
 Round 0 is the trained big model (variant ``initial``). Pruned kernels are removed physically
 (:func:`models.select_kernels` builds a smaller model), so later rounds are cheaper; saved models
 keep the mask over the original kernels, so they load either way.
@@ -44,6 +49,7 @@ from deepprune_cli.core.criteria import (  # noqa: F401  (re-exported: the crite
     Selection,
     keep_half,
     kernel_statistic,
+    select_count,
     select_half,
 )
 from deepprune_cli.core.errors import InputError
@@ -59,6 +65,10 @@ MAX_START_KERNELS = 1 << 16  # beyond this a first layer is no longer a "small C
 RUN_FILE = "run.json"
 TIMINGS_FILE = "timings.json"  # work directory only: wall seconds per stage, until summary.tsv holds them
 INIT_DIR = "round0_init"
+#: ``--kernels auto``: default tolerance on validation AUROC below the big model's (see PruneOptions).
+DEFAULT_TOLERANCE = 0.01
+#: ``--kernels auto`` starts from AUTO_BASE_KERNELS * 2**rounds kernels (256 with 6 rounds, as the default run).
+AUTO_BASE_KERNELS = 4
 
 
 @dataclass
@@ -73,6 +83,15 @@ class PruneOptions:
         baseline: also train the same-size model from scratch each round.
         lottery: also retrain the rewound surviving kernels each round.
         train: options of every fit (lr is round 0's / the baseline's learning rate).
+        auto: choose the final kernel count from the data (``--kernels auto``): halve while the
+            fine-tuned model's validation AUROC stays within ``tolerance`` of the big model's,
+            then bisect between the last count that held and the first that did not; the run
+            ends at the smallest count that held. The start model still has
+            ``kernels * 2**rounds`` kernels (256 with the defaults), and the count may go down to 1.
+        tolerance: the AUROC a pruned model may lose against the big model and still hold.
+            0.01 by default: removing a kernel that alone carries one of m equally common motifs
+            costs several hundredths of AUROC (its positives then score as negatives), whereas
+            two fine-tuned models with the same motifs differ by a few thousandths.
     """
 
     kernels: int = 4
@@ -82,6 +101,8 @@ class PruneOptions:
     baseline: bool = True
     lottery: bool = False
     train: TrainOptions = field(default_factory=TrainOptions)
+    auto: bool = False
+    tolerance: float = DEFAULT_TOLERANCE
 
     @property
     def start_kernels(self) -> int:
@@ -101,6 +122,8 @@ class PruneOptions:
             raise InputError(f"unknown criterion '{self.criterion}' (choose from {', '.join(CRITERIA)})")
         if not self.lr_decay > 0 or not math.isfinite(self.lr_decay):
             raise InputError(f"--lr-decay must be a positive number, got {self.lr_decay}")
+        if not 0 <= self.tolerance < 1:
+            raise InputError(f"--tolerance must be in [0, 1), got {self.tolerance}")
         self.train.validate()
 
     def to_dict(self) -> dict:
@@ -197,6 +220,7 @@ class PruneRun:
         self.resume = resume
         self.results: list[StageResult] = []
         self.timings: dict[str, float] = {}
+        self.selection: dict | None = None  # auto: the chosen count and its curve (prune.json)
 
     # ---- bookkeeping ----------------------------------------------------------------------
 
@@ -215,6 +239,7 @@ class PruneRun:
             os.replace(self.work / "prune.json", run_file)
         if self.resume and run_file.exists():
             previous = json.loads(run_file.read_text(encoding="utf-8"))
+            previous.pop("selection", None)  # added by a finish that was interrupted; recomputed
             if json.loads(dumps(record)) != previous:
                 raise InputError(
                     f"{self.out_dir}: --resume with different options or data than the interrupted run "
@@ -315,7 +340,7 @@ class PruneRun:
         o = self.options
         if start_model is not None:
             spec = start_model.spec
-            if start_model.n_kernels != o.start_kernels:
+            if start_model.n_kernels != o.start_kernels and not o.auto:
                 raise InputError(
                     f"the --from model has {start_model.n_kernels} active kernels; --kernels {o.kernels} "
                     f"--rounds {o.rounds} needs {o.start_kernels}"
@@ -359,57 +384,116 @@ class PruneRun:
                 raise InputError("--lottery needs the initial weights, which a --from model does not have")
             init_model = load_model(self.work / INIT_DIR, device=self.device).model
 
-        for r in range(1, o.rounds + 1):
-            lr = _round_lr(o, r)
-            # deepprune (and inter, computed from the same pruned model before fine-tuning)
-            loaded = self._load_stage(r, "inter")
-            if loaded is None:
-                t0 = time.perf_counter()
-                choice = select_half(model, self.train, o.criterion, o.train.eval_batch_size)
-                keep, stat = choice.keep, choice.statistic
-                pruned = select_kernels(model, keep)
-                if choice.means is not None:  # the pruned model the criterion judged: removed features at their mean
-                    fold_removed_means(model, pruned, choice)
-                self._save_stage(r, "inter", pruned, [], time.perf_counter() - t0, self._metrics(pruned),
-                                 {"prune": {"kept": keep.tolist(), "statistic": stat.tolist()}})
-            else:
-                pruned = loaded[0]
-            loaded = self._load_stage(r, "deepprune")
-            if loaded is None:
-                seed = _round_seed(o.train.seed, r, "deepprune")
-                pruned = select_kernels(pruned, np.arange(pruned.n_kernels))  # a fresh copy to fine-tune
-                # Fine-tuning keeps the pruned weights if no epoch beats them on validation loss.
-                tuned, history, secs = self._fit(pruned, lr, seed, stage_name(r, "deepprune"), keep_start=True)
-                self._save_stage(r, "deepprune", tuned, history, secs, self._metrics(tuned),
-                                 {"training": {"lr": lr, "seed": seed}})
-                model = tuned
-            else:
-                model = loaded[0]
-            if o.baseline and self._load_stage(r, "baseline") is None:
-                seed = _round_seed(o.train.seed, 0, "initial")  # "the same seed" as the big model
-                fresh = build_model(_fresh_spec(spec, model.n_kernels), seed=seed).to(self.device)
-                fresh, history, secs = self._fit(fresh, o.train.lr, seed, stage_name(r, "baseline"))
-                self._save_stage(r, "baseline", fresh, history, secs, self._metrics(fresh),
-                                 {"training": {"lr": o.train.lr, "seed": seed}})
-            if o.lottery and self._load_stage(r, "lottery") is None:
-                seed = _round_seed(o.train.seed, r, "lottery")
-                ids = model.kernel_ids.cpu().numpy()
-                rewound = select_kernels(init_model, ids)  # the same kernels, at their initial weights
-                rewound, history, secs = self._fit(rewound, o.train.lr, seed, stage_name(r, "lottery"))
-                self._save_stage(r, "lottery", rewound, history, secs, self._metrics(rewound),
-                                 {"training": {"lr": o.train.lr, "seed": seed}})
-        self._finish()
+        if o.auto:
+            final_round = self._auto_rounds(model, spec, init_model)
+        else:
+            for r in range(1, o.rounds + 1):
+                model = self._round(r, model, max(1, model.n_kernels // 2), spec, init_model)
+            final_round = o.rounds
+        self._finish(final_round)
         return self.results
 
-    def _finish(self) -> None:
+    def _round(self, r: int, model: MotifCNN, keep: int, spec: ArchSpec, init_model: MotifCNN | None,
+               parent: int | None = None) -> MotifCNN:
+        """Round ``r``: prune ``model`` to ``keep`` kernels (inter), fine-tune (deepprune) and the
+        comparison variants; returns the fine-tuned model. ``parent`` (auto only) is the round
+        whose model was pruned, recorded in the stage."""
+        o = self.options
+        lr = _round_lr(o, r)
+        extra_prune = {} if parent is None else {"parent_round": parent}
+        # deepprune (and inter, computed from the same pruned model before fine-tuning)
+        loaded = self._load_stage(r, "inter")
+        if loaded is None:
+            t0 = time.perf_counter()
+            choice = select_count(model, self.train, o.criterion, keep, o.train.eval_batch_size)
+            keep_idx, stat = choice.keep, choice.statistic
+            pruned = select_kernels(model, keep_idx)
+            if choice.means is not None:  # the pruned model the criterion judged: removed features at their mean
+                fold_removed_means(model, pruned, choice)
+            self._save_stage(r, "inter", pruned, [], time.perf_counter() - t0, self._metrics(pruned),
+                             {"prune": {"kept": keep_idx.tolist(), "statistic": stat.tolist(), **extra_prune}})
+        else:
+            pruned = loaded[0]
+        loaded = self._load_stage(r, "deepprune")
+        if loaded is None:
+            seed = _round_seed(o.train.seed, r, "deepprune")
+            pruned = select_kernels(pruned, np.arange(pruned.n_kernels))  # a fresh copy to fine-tune
+            # Fine-tuning keeps the pruned weights if no epoch beats them on validation loss.
+            tuned, history, secs = self._fit(pruned, lr, seed, stage_name(r, "deepprune"), keep_start=True)
+            self._save_stage(r, "deepprune", tuned, history, secs, self._metrics(tuned),
+                             {"training": {"lr": lr, "seed": seed}, "prune": extra_prune})
+            model = tuned
+        else:
+            model = loaded[0]
+        if o.baseline and self._load_stage(r, "baseline") is None:
+            seed = _round_seed(o.train.seed, 0, "initial")  # "the same seed" as the big model
+            fresh = build_model(_fresh_spec(spec, model.n_kernels), seed=seed).to(self.device)
+            fresh, history, secs = self._fit(fresh, o.train.lr, seed, stage_name(r, "baseline"))
+            self._save_stage(r, "baseline", fresh, history, secs, self._metrics(fresh),
+                             {"training": {"lr": o.train.lr, "seed": seed}})
+        if o.lottery and self._load_stage(r, "lottery") is None:
+            seed = _round_seed(o.train.seed, r, "lottery")
+            ids = model.kernel_ids.cpu().numpy()
+            rewound = select_kernels(init_model, ids)  # the same kernels, at their initial weights
+            rewound, history, secs = self._fit(rewound, o.train.lr, seed, stage_name(r, "lottery"))
+            self._save_stage(r, "lottery", rewound, history, secs, self._metrics(rewound),
+                             {"training": {"lr": o.train.lr, "seed": seed}})
+        return model
+
+    def _result(self, r: int, variant: str) -> StageResult:
+        return next(x for x in self.results if x.round == r and x.variant == variant)
+
+    def _auto_rounds(self, model: MotifCNN, spec: ArchSpec, init_model: MotifCNN | None) -> int:
+        """``--kernels auto``: halve while the fine-tuned model holds (validation AUROC at least
+        the big model's minus the tolerance), then bisect between the smallest count that held
+        and the largest that did not, always pruning the smallest model that held. Assumes that
+        once a count fails, smaller counts fail too (more kernels never hurt the fine-tuned fit
+        much), which makes the search cost log2(start) + log2(gap) rounds instead of one per
+        count. Returns the chosen round; the curve goes to :attr:`selection` (prune.json)."""
+        o = self.options
+        reference = self._result(0, "initial").val_auroc
+        floor = reference - o.tolerance
+        best_round, best, n_best = 0, model, model.n_kernels
+        failed = 0  # largest kernel count known not to hold (0: none yet)
+        curve = [{"round": 0, "kernels": n_best, "parent_round": None, "val_auroc": reference, "holds": True}]
+        r = 0
+        while n_best > 1 and n_best - failed > 1:
+            # halving until the first failure, then the midpoint of (failed, n_best)
+            keep = n_best // 2 if failed == 0 else (n_best + failed) // 2
+            r += 1
+            tuned = self._round(r, best, keep, spec, init_model, parent=best_round)
+            auc = self._result(r, "deepprune").val_auroc
+            holds = auc >= floor
+            curve.append({"round": r, "kernels": keep, "parent_round": best_round, "val_auroc": auc, "holds": holds})
+            if holds:
+                best_round, best, n_best = r, tuned, keep
+            else:
+                failed = keep
+        self.selection = {
+            "mode": "auto",
+            "tolerance": o.tolerance,
+            "reference_val_auroc": reference,
+            "kernels": n_best,
+            "round": best_round,
+            "rule": "smallest kernel count whose fine-tuned model's val AUROC >= reference - tolerance",
+            "curve": curve,
+        }
+        return best_round
+
+    def _finish(self, final_round: int) -> None:
         final = self.work / "final"
         if final.exists():  # a partial copy from an interrupted finish
             shutil.rmtree(final)
-        shutil.copytree(self.work / stage_name(self.options.rounds, "deepprune"), final)
+        shutil.copytree(self.work / stage_name(final_round, "deepprune" if final_round else "initial"), final)
         order = {v: i for i, v in enumerate(VARIANTS)}
         self.results.sort(key=lambda r: (r.round, order[r.variant]))
         with atomic_output(self.work / "summary.tsv") as fh:
             fh.write(format_summary(self.results))
+        if self.selection is not None:  # prune.json = the run record plus the chosen count and its curve
+            record = json.loads((self.work / RUN_FILE).read_text(encoding="utf-8"))
+            record["selection"] = self.selection
+            with atomic_output(self.work / RUN_FILE) as fh:
+                fh.write(dumps(record))
         (self.work / RUN_FILE).rename(self.work / "prune.json")
         (self.work / TIMINGS_FILE).unlink(missing_ok=True)  # summary.tsv has them now
         replace_directory(self.work, self.out_dir)

@@ -1,0 +1,231 @@
+"""Quality bars of issue 15: how many motifs (`prune --kernels auto`), each one found once.
+
+For m = 1..6 motifs drawn at random from JASPAR 2024 (never the presets' motifs; width 8-20;
+drawn again until no two of them are the same motif by `logos`' own grouping rule), and each
+seed: simulate a dataset of the tool's custom single-site design (101 bp, 6,000 sequences, half
+test; every positive holds one site of one of the m motifs), run `deepprune prune --kernels auto`
+and `deepprune logos` on the final model with the test positives, then ask
+
+* does the automatic count end at m (bar: >= 80 % of runs)?
+* is each true motif recovered exactly once (bar): by exactly one final kernel with p < 1e-4
+  against it, the true motifs searched inside the whole JASPAR 2024 collection (as Tomtom would)?
+* how many distinct motifs (`logos` groups) the final kernels hold, and whether each true motif
+  is matched by exactly one group (a motif can need more than one kernel: the auto count is
+  the kernels the data need, the distinct count the motifs).
+
+    python benchmarks/bench_distinct.py                              # full: m = 1..6, 5 seeds, 256 kernels
+    python benchmarks/bench_distinct.py --m 1,2,3,4,5,6 --seeds 0 --rounds 4 --epochs 40   # reduced
+
+Writes benchmarks/results/distinct.tsv (one row per m and seed) and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing as mp
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+PRESETS = [f"deepprune-sim{i}" for i in range(1, 6)]
+P_RECOVERED = 1e-4
+
+
+def draw_motifs(m: int, seed: int) -> list[str]:
+    """``m`` JASPAR 2024 ids, no preset motif, width 8-20, pairwise not the same motif."""
+    import numpy as np
+
+    from deepprune_cli.core.grouping import group_motifs
+    from deepprune_cli.core.motifs import bundled_collection
+    from deepprune_cli.core.simulate import make_design
+
+    used = set()
+    for p in PRESETS:
+        used.update(make_design(p).motif_ids or ())
+    pool = [x for x in bundled_collection("jaspar2024") if x.id not in used and 8 <= x.width <= 20]
+    rng = np.random.default_rng([2026, m, seed])
+    while True:
+        pick = [pool[i] for i in rng.choice(len(pool), size=m, replace=False)]
+        if group_motifs(pick).n_groups == m:
+            return [x.id for x in pick]
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "deepprune_cli", *map(str, args)], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"deepprune {' '.join(map(str, args[:2]))} failed:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def run_one(task: tuple) -> dict:
+    m, seed, a = task
+    from deepprune_cli.core.compare import match_truth
+    from deepprune_cli.core.motifs import read_meme
+
+    ids = draw_motifs(m, seed)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        _cli("simulate", "--motifs", "jaspar:" + ",".join(ids), "--n", a.n, "--length", a.length,
+             "-o", tmp / "sim", "--seed", seed)  # fmt: skip
+        sizing = ["--kernels", "auto", "--tolerance", a.tolerance] if a.kernels == "auto" else ["--kernels", a.kernels]
+        _cli("prune", tmp / "sim" / "train.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
+             "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
+        record = json.loads((tmp / "prune" / "prune.json").read_text())
+        sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds, "curve": []}
+        summary = (tmp / "prune" / "summary.tsv").read_text().splitlines()
+        final_row = [ln.split("\t") for ln in summary[1:] if ln.split("\t")[0] == str(sel["round"])]
+        test_auroc = float([r for r in final_row if r[2] in ("deepprune", "initial")][0][6])
+        # flanks trimmed at 0.3 bits as bench_prune_encode does, so that matches rest on motif columns
+        _cli("logos", tmp / "prune" / "final", tmp / "sim" / "test.fa", "-o", tmp / "logos" / "motifs.meme",
+             "--trim", 0.3, "--threads", a.threads, "-q")  # fmt: skip
+        learned = read_meme(tmp / "logos" / "motifs.meme")
+        with open(tmp / "logos" / "motifs.tsv") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        group_of = {r["id"]: r["group"] for r in rows if r["id"]}
+        n_groups = len(set(group_of.values()))
+        truth = read_meme(tmp / "sim" / "motifs.meme")
+        per_truth, groups_per_truth = [0] * len(truth), [0] * len(truth)
+        if learned:
+            rep = match_truth(learned, truth, database="jaspar2024", by="p", threshold=P_RECOVERED)
+            p = rep.comparison.p[:, : len(truth)]  # targets = the true motifs first, then JASPAR
+            hits = [[learned[i].id for i in range(len(learned)) if p[i, t] < P_RECOVERED] for t in range(len(truth))]
+            per_truth = [len(h) for h in hits]
+            groups_per_truth = [len({group_of[k] for k in h}) for h in hits]
+    curve = " ".join(f"{c['kernels']}{'+' if c['holds'] else '-'}" for c in sel["curve"][1:])
+    return dict(m=m, seed=seed, motifs=",".join(ids), auto_kernels=sel["kernels"], auto_ok=sel["kernels"] == m,
+                within_one=abs(sel["kernels"] - m) <= 1, motifs_written=len(learned), distinct=n_groups,
+                distinct_ok=n_groups == m, kernels_per_truth=",".join(map(str, per_truth)),
+                each_once=all(c == 1 for c in per_truth), groups_per_truth=",".join(map(str, groups_per_truth)),
+                each_group_once=all(c == 1 for c in groups_per_truth),
+                recovered=sum(c >= 1 for c in per_truth), test_auroc=test_auroc, curve=curve,
+                seconds=time.perf_counter() - t0)  # fmt: skip
+
+
+def run_encode(task: tuple) -> dict:
+    """One ENCODE experiment: prune the top peaks, logos on the _B positives, distinct motifs."""
+    ac, seed, a = task
+    import numpy as np
+
+    from deepprune_cli.core.sequences import read_sequences
+
+    b = ac.replace("_AC.seq.gz", "_B.seq.gz")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pos = read_sequences(ac)
+        pos = pos.subset(np.arange(min(len(pos), a.max_peaks)))  # the files are ordered by peak rank
+        (tmp / "top.fa").write_text("".join(f">p{i}\n{pos.text(i)}\n" for i in range(len(pos))))
+        sizing = ["--kernels", "auto", "--tolerance", a.tolerance] if a.kernels == "auto" else ["--kernels", a.kernels]
+        _cli("prune", tmp / "top.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline",
+             "--epochs", a.epochs, "--patience", a.patience, "--threads", a.threads, "--seed", seed, "--test", b,
+             "-o", tmp / "prune", "-q")  # fmt: skip
+        record = json.loads((tmp / "prune" / "prune.json").read_text())
+        sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds}
+        rows = [ln.split("\t") for ln in (tmp / "prune" / "summary.tsv").read_text().splitlines()[1:]]
+        final = [r for r in rows if r[0] == str(sel["round"]) and r[2] in ("deepprune", "initial")][0]
+        _cli("logos", tmp / "prune" / "final", b, "-o", tmp / "logos" / "motifs.meme", "--trim", 0.3,
+             "--match", "jaspar2024", "--threads", a.threads, "-q")  # fmt: skip
+        with open(tmp / "logos" / "motifs.tsv") as fh:
+            table = [r for r in csv.DictReader(fh, delimiter="\t") if r["id"]]
+    groups = {}
+    for r in table:
+        groups.setdefault(r["group"], []).append(r)
+    names = []
+    for g in sorted(groups, key=int):
+        rep = next(r for r in groups[g] if r["representative"] == "yes")
+        names.append(f"{rep['best_match_name'] or rep['consensus']}x{len(groups[g])}")
+    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, kernels=sel["kernels"],
+                motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
+                seconds=time.perf_counter() - t0)  # fmt: skip
+
+
+def encode_main(a) -> None:
+    import os
+
+    root = Path(os.environ.get("DEEPPRUNE_ENCODE", HERE.parent.parent / "shared" / "data" / "encode"))
+    acs = sorted(str(p) for p in root.glob("*_AC.seq.gz") if any(p.name.startswith(x) for x in a.encode.split(",")))
+    if not acs:
+        print(f"no ENCODE experiments matching {a.encode} under {root}; skipped")
+        return
+    tasks = [(ac, int(s), a) for ac in acs for s in a.seeds.split(",")]
+    rows = []
+    with mp.get_context("spawn").Pool(a.jobs) as pool:
+        for row in pool.imap(run_encode, tasks):
+            rows.append(row)
+            print(f"{row['experiment']} seed {row['seed']} ({row['criterion']}): {row['kernels']} kernels, "
+                  f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f} "
+                  f"({row['seconds']:.0f} s)", flush=True)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(a.out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    print(f"wrote {a.out}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--m", default="1,2,3,4,5,6", help="numbers of planted motifs")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--rounds", type=int, default=6, help="start from 4 * 2**rounds kernels (6: 256, the default)")
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--patience", type=int, default=15)
+    ap.add_argument("--tolerance", type=float, default=0.01)
+    ap.add_argument("--kernels", default="auto", help="'auto' (the bar) or a fixed final count, to compare criteria")
+    ap.add_argument("--encode", default=None, metavar="TF,TF",
+                    help="instead of simulations: these ENCODE experiments (name prefixes in ../shared/data/encode), "
+                    "top --max-peaks peaks, test on _B; distinct motifs of the final model and its test AUROC")
+    ap.add_argument("--max-peaks", type=int, default=3000)
+    ap.add_argument("--criterion", default="loss")
+    ap.add_argument("--n", type=int, default=6000, help="sequences per dataset (half test)")
+    ap.add_argument("--length", type=int, default=101)
+    ap.add_argument("--threads", type=int, default=1, help="threads per run")
+    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    ap.add_argument("--out", default=str(HERE / "results" / "distinct.tsv"))
+    a = ap.parse_args()
+    if a.encode:
+        return encode_main(a)
+    tasks = [(int(m), int(s), a) for m in a.m.split(",") for s in a.seeds.split(",")]
+    t0 = time.perf_counter()
+    rows = []
+    with mp.get_context("spawn").Pool(a.jobs) as pool:
+        for row in pool.imap(run_one, tasks):
+            rows.append(row)
+            print(f"m={row['m']} seed {row['seed']}: auto {row['auto_kernels']} ({row['curve']}), "
+                  f"kernels per true motif {row['kernels_per_truth']}, {row['distinct']} distinct "
+                  f"(groups per true motif {row['groups_per_truth']}), "
+                  f"test AUROC {row['test_auroc']:.4f} ({row['seconds']:.0f} s)", flush=True)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(a.out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    n = len(rows)
+    ok = sum(r["auto_ok"] for r in rows)
+    near = sum(r["within_one"] for r in rows)
+    once = sum(r["each_once"] for r in rows)
+    dist = sum(r["distinct_ok"] for r in rows)
+    gonce = sum(r["each_group_once"] for r in rows)
+    print(f"\nauto kernel count = m in {ok}/{n} runs ({ok / n:.0%}; bar 80 %), within 1 in {near}/{n}; "
+          f"distinct motifs (logos groups) of the auto model = m in {dist}/{n} ({dist / n:.0%})\n"
+          f"every true motif recovered by exactly one kernel in {once}/{n} runs ({once / n:.0%}), "
+          f"by exactly one distinct motif (group) in {gonce}/{n} ({gonce / n:.0%})")
+    for m in sorted({r["m"] for r in rows}):
+        rs = [r for r in rows if r["m"] == m]
+        print(f"  m={m}: auto {[r['auto_kernels'] for r in rs]}, distinct {[r['distinct'] for r in rs]}, "
+              f"exactly once {sum(r['each_once'] for r in rs)}/{len(rs)} (groups {sum(r['each_group_once'] for r in rs)}), "
+              f"recovered {sum(r['recovered'] for r in rs)}/{m * len(rs)}")
+    print(f"{4 * 2**a.rounds} start kernels, {n} runs in {time.perf_counter() - t0:.0f} s; wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
