@@ -245,7 +245,8 @@ def test_copies_of_one_motif_are_one_group(tmp_path):
     kernel) and MAX once each, and the log says 3 kernels -> 2 distinct motifs."""
     import torch
 
-    from deepprune_cli.core.models import arch_spec, build_model
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
     from deepprune_cli.core.store import save_model
 
     ctcf, mx = load_motifs("jaspar:MA0139.1,MA0058.3")

@@ -106,14 +106,14 @@ def test_vcf_snvs_scored_others_skipped_and_counted(model_dir, tmp_path):
     bad1.write_text("#CHROM\tPOS\tID\tREF\tALT\n" + rec(100) + rec(155).replace("chr1", "chr9"))
     bad2.write_text("#CHROM\tPOS\tID\tREF\tALT\n" + rec(100) + rec(155, ref=comp[chrom[154]]))
     p1, p2, p3 = run_all(
-        ("mutate", model_dir, "--vcf", bad1, "--genome", genome, "-o", tmp_path / "b.tsv"),
-        ("mutate", model_dir, "--vcf", bad2, "--genome", genome, "-o", tmp_path / "b.tsv"),
+        ("mutate", model_dir, "--vcf", bad1, "--genome", genome, "-o", tmp_path / "b1.tsv"),
+        ("mutate", model_dir, "--vcf", bad2, "--genome", genome, "-o", tmp_path / "b2.tsv"),
         ("mutate", model_dir, "--vcf", vcf, "-o", out),
     )
     assert_clean_error(p1, "line 3", "chromosome 'chr9' is not in the genome")
     assert_clean_error(p2, "line 3", "disagrees with the genome")
     assert_clean_error(p3, "--vcf needs --genome")
-    assert not (tmp_path / "b.tsv").exists()
+    assert not (tmp_path / "b1.tsv").exists() and not (tmp_path / "b2.tsv").exists()
 
 
 def test_long_records_are_mapped_in_blocks(monkeypatch):

@@ -116,16 +116,16 @@ def test_cli_bed_genome_coordinates_and_sorted(model_dir, tmp_path):
 def test_scan_bad_inputs(model_dir, tmp_path):
     fa = tmp_path / "a.fa"
     fa.write_text(">a\nACGTACGTACGT\n>b\nACG\n")
-    out = tmp_path / "h.bed"
+    outs = [tmp_path / f"h{i}.bed" for i in range(3)]  # one each: the cases run at once
     both, short, bg = run_all(
-        ("scan", model_dir, fa, "-o", out, "--pvalue", "1e-3", "--min-activation", "1"),
-        ("scan", model_dir, fa, "-o", out),
-        ("scan", model_dir, fa, "-o", out, "--background", "1,2,3"),
+        ("scan", model_dir, fa, "-o", outs[0], "--pvalue", "1e-3", "--min-activation", "1"),
+        ("scan", model_dir, fa, "-o", outs[1]),
+        ("scan", model_dir, fa, "-o", outs[2], "--background", "1,2,3"),
     )
     assert_clean_error(both, "exactly one threshold")
     assert_clean_error(short, "record 'b' is 3 bp")
     assert_clean_error(bg, "--background")
-    assert not out.exists()
+    assert not any(o.exists() for o in outs)
 
 
 def test_pvalues_are_calibrated_on_random_sequence():
