@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled CTCFL example (2,000 real ChIP-seq peaks + DeepBind's test set):
 # shuffle -> train -> prune (16 -> 4 kernels) -> evaluate -> logos matched against JASPAR (and how
-# many distinct motifs the kernels hold), then prune --kernels auto: how many kernels the data need.
+# many distinct motifs the kernels hold), then prune --kernels auto: how many kernels the data need;
+# report puts the answer on one HTML page.
 # Usage: bash examples/demo.sh OUTDIR        (a few minutes on 2 CPU cores)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,6 +33,10 @@ deepprune prune "$peaks" --negatives "$out/negatives.fa" --kernels auto --rounds
     -o "$out/pruned_auto" "${fast[@]}"
 deepprune logos "$out/pruned_auto/final" "$peaks" -o "$out/auto/motifs.meme" --match jaspar2020 --relative-to observed
 
+echo "== 7. deepprune report: the 16 -> 4 run and its motifs on one page" >&2
+deepprune report "$out/pruned" --motifs "$out/motifs.meme" -o "$out/report.html"
+
 echo >&2
-echo "demo outputs in $out/: model/, pruned/summary.tsv, evaluation.tsv, motifs.meme, motifs.distinct.meme," >&2
-echo "  matches.tsv, logos/, pruned_auto/ (prune.json: the count chosen and its curve), auto/" >&2
+echo "demo outputs in $out/: report.html (open it in a browser), model/, pruned/summary.tsv, evaluation.tsv," >&2
+echo "  motifs.meme, motifs.distinct.meme, matches.tsv, logos/, pruned_auto/ (prune.json: the count chosen" >&2
+echo "  and its curve), auto/" >&2
