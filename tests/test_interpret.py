@@ -74,7 +74,7 @@ def test_threshold_behaviour(srf):
     # relative to the largest activation seen rather than the theoretical maximum: more sites,
     # and at threshold 1 exactly the sequences reaching that largest activation
     weak = kernel * 0.5 + 0.3 * np.random.default_rng(9).normal(size=kernel.shape)
-    possible = itp.kernel_ppms(weak, None, tokens, threshold=0.7, min_sites=1)[0].nsites
+    possible = itp.kernel_ppms(weak, None, tokens, threshold=0.7, relative_to="possible", min_sites=1)[0].nsites
     observed = itp.kernel_ppms(weak, None, tokens, threshold=0.7, relative_to="observed", min_sites=1)[0].nsites
     assert observed >= possible
     values, _, _ = itp.max_activations(weak, None, tokens)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-SEQUENCE_FORMATS = ("auto", "fasta", "seq", "data", "bed")
+from deepprune_cli.core.choices import SEQUENCE_FORMATS
 
 
 def input_format_options(f):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from deepprune_cli.cli.common import console, input_format_options, lock_outputs, seed_option
+from deepprune_cli.core.choices import DEFAULT_SITE_REFERENCE, SITE_REFERENCES
 
 ORDERS = ("weight", "score", "kernel")
 
@@ -73,8 +74,8 @@ ORDERS = ("weight", "score", "kernel")
 )
 @click.option(
     "--relative-to",
-    type=click.Choice(["possible", "observed"]),
-    default="observed",
+    type=click.Choice(SITE_REFERENCES),
+    default=DEFAULT_SITE_REFERENCE,
     show_default=True,
     help="What --threshold is a fraction of: the largest activation the kernel reaches on SEQS (Koo & Eddy "
     "2019; default), or its maximum possible activation (best letter at every position + bias, the DeepBind "

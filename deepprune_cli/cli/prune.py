@@ -14,7 +14,7 @@ from deepprune_cli.cli.common import (
     seed_option,
 )
 
-CRITERIA = ("loss", "score-weight", "weight", "score", "loss-refit")  # = core.criteria.CRITERIA, without importing torch
+from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 
 
 @click.command("prune")
@@ -29,7 +29,7 @@ CRITERIA = ("loss", "score-weight", "weight", "score", "loss-refit")  # = core.c
 @click.option("--tolerance", type=float, default=None,
               help="With --kernels auto: validation AUROC a pruned model may lose against the start model and "
               "still hold [default: 0.01].")
-@click.option("--criterion", type=click.Choice(CRITERIA), default=CRITERIA[0], show_default=True,
+@click.option("--criterion", type=click.Choice(CRITERIA), default=DEFAULT_CRITERION, show_default=True,
               help="loss: remove, one by one, the kernel whose removal raises the training loss least "
               "(default: a kernel that duplicates another goes, a motif only it learned stays); "
               "weight: |dense weight|; score: |mean max-activation on positives − on negatives|; "

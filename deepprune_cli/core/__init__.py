@@ -36,6 +36,7 @@ report        one self-contained HTML page for runs and models
 store         model directories: ``config.json``, weights, ``history.tsv``, ``metrics.json``
 atomic        all-or-nothing writes of files and directories
 locking       exclusive locks on outputs, so two runs never write the same one at once
+choices       the names and defaults of the library's choices (formats, criteria), import-free
 errors        the exceptions the library raises for bad input
 ============= ==============================================================================
 """
@@ -77,6 +78,7 @@ _EXPORTS = {
     "store": ("ModelRecord", "save_model", "load_model", "is_model_dir"),
     "atomic": ("atomic_output", "atomic_directory", "atomic_group"),
     "locking": ("output_lock", "OutputLocked"),
+    "choices": ("SEQUENCE_FORMATS", "SITE_REFERENCES"),
     "errors": ("DeeppruneError", "InputError", "ModelDirError", "DeeppruneWarning"),
 }  # fmt: skip
 

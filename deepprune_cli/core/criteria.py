@@ -43,12 +43,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION  # noqa: F401  (criteria's API)
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.models import MotifCNN
 from deepprune_cli.core.training import DeviceData
 
-CRITERIA = ("loss", "score-weight", "weight", "score", "loss-refit")
-DEFAULT_CRITERION = "loss"
 #: Candidate evaluations are batched so that one batch holds at most this many numbers.
 _EVAL_BUDGET = 1 << 24
 #: The loss criterion judges kernels on an evenly spaced subset of the training split small enough

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from deepprune_cli.core.choices import DEFAULT_SITE_REFERENCE, SITE_REFERENCES
 from deepprune_cli.core.motifs import Motif
 from deepprune_cli.core.sequences import COMPLEMENT, PAD_TOKEN, onehot_table
 
@@ -256,7 +257,7 @@ def kernel_ppms(
     tokens: np.ndarray,
     *,
     threshold: float = 0.7,
-    relative_to: str = "possible",
+    relative_to: str = DEFAULT_SITE_REFERENCE,
     both_strands: bool = True,
     padding: str = "valid",
     min_sites: int = 10,
@@ -275,9 +276,10 @@ def kernel_ppms(
         tokens: uint8 ``(n, L)``, the sequences to scan (e.g. the positives).
         threshold: a sequence gives a site if its maximum activation is at least
             ``threshold`` times the reference activation (0.7 by default).
-        relative_to: the reference: ``"possible"``, the kernel's maximum possible activation
-            (best letter at every position plus the bias; DeepBind supplement), or
-            ``"observed"``, the largest activation it reaches on ``tokens`` (Koo & Eddy 2019).
+        relative_to: the reference: ``"observed"`` (the default, as in ``deepprune logos``), the
+            largest activation the kernel reaches on ``tokens`` (Koo & Eddy 2019), or
+            ``"possible"``, its maximum possible activation (best letter at every position plus
+            the bias; DeepBind supplement).
             Learned kernels rarely reach their theoretical maximum, so ``"observed"`` finds
             sites for kernels that ``"possible"`` reports as having too few.
         both_strands: scan the reverse complement too (as the model does).
@@ -304,8 +306,8 @@ def kernel_ppms(
     K, _, W = weight.shape
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    if relative_to not in ("possible", "observed"):
-        raise ValueError(f"relative_to must be 'possible' or 'observed', got {relative_to!r}")
+    if relative_to not in SITE_REFERENCES:
+        raise ValueError(f"relative_to must be one of {', '.join(SITE_REFERENCES)}, got {relative_to!r}")
     bg = None if background is None else np.asarray(background, dtype=np.float64) / np.sum(background)
     ids = np.arange(K) if kernel_ids is None else np.asarray(kernel_ids, dtype=np.int64)
     imp = np.full(K, np.nan) if importance is None else np.asarray(importance, dtype=np.float64)

@@ -25,6 +25,7 @@ from typing import IO, Iterable, Sequence
 
 import numpy as np
 
+from deepprune_cli.core.choices import SEQUENCE_FORMATS
 from deepprune_cli.core.errors import DeeppruneWarning, InputError
 
 ALPHABET = "ACGT"
@@ -627,7 +628,7 @@ def open_genome(genome):
 # --------------------------------------------------------------------------------------------
 # dispatch
 
-FORMATS = ("auto", "fasta", "seq", "data", "bed")
+FORMATS = SEQUENCE_FORMATS
 
 
 def detect_format(path, head: bytes) -> str:
