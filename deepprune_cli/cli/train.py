@@ -103,7 +103,7 @@ def command(
         raise InputError(f"--seed must be non-negative, got {seed}")
 
     # Heavy imports only now, so `deepprune --help` stays instant.
-    from deepprune_cli.core import architectures, metrics, models, prepare, store, training
+    from deepprune_cli.core import architectures, prepare, seeds, store, training
 
     dev = training.resolve_device(device)
     training.set_threads(threads)
@@ -162,49 +162,16 @@ def command(
             f"arch {spec.name} ({spec.n_kernels} kernels x {spec.kernel_length} bp, "
             f"{'both strands' if spec.both_strands else 'one strand'}), device {dev.type}"
         )
-    built = [models.build_model(spec, seed=s) for s in run_seeds]
     progress = _Progress(con, run_seeds, opts.max_epochs, enabled=show)
     with progress:
-        results = training.fit_many(
-            built, train_dd, val_dd, opts, run_seeds, device=dev, callback=progress.update
-        )
-
-    summaries = []
-    outputs = []
-    for s, (model, history) in zip(run_seeds, results):
-        best = training.best_row(history)
-        met = {
-            "best_epoch": best.get("epoch"),
-            "epochs_run": len(history),
-            "val_loss": best.get("val_loss"),
-            "val_auroc": best.get("val_auroc"),
-            "val_auprc": best.get("val_auprc"),
-            "n_parameters": models.count_parameters(model),
-        }
-        if test is not None:
-            ev = training.evaluate(model, test, dev, prefix="test_")
-            met.update(ev)
-        train_cfg = dict(opts.to_dict(), seed=s, device=dev.type)
-        outputs.append((s, model, history, met, train_cfg))
-        summaries.append(dict(met, seed=s))
-
-    from deepprune_cli.core.atomic import atomic_directory
-
-    with atomic_directory(out) as tmp:
-        if seed_list is None:
-            s, model, history, met, train_cfg = outputs[0]
-            store.write_model_files(tmp, model, training=train_cfg, data=data_info, history=history, metrics=met)
-        else:
-            for s, model, history, met, train_cfg in outputs:
-                store.write_model_files(
-                    tmp / f"seed{s}", model, training=train_cfg, data=data_info, history=history, metrics=met
-                )
-            _write_seed_summary(tmp, summaries, store, metrics)
-    result = summaries[0] if seed_list is None else _seed_stats(summaries, metrics)
+        trained = seeds.fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update)
+    seeds.write_trained(out, trained, data_info, per_seed=seed_list is not None)
+    summaries = seeds.summary_rows(trained)
+    stats = seeds.seed_stats(trained)
     if show:
-        _report(con, out, summaries, seed_list is not None, metrics)
+        _report(con, out, summaries, seed_list is not None, stats)
     if as_json:
-        sys.stdout.write(store.dumps(result if seed_list is None else {"seeds": summaries, **result}))
+        sys.stdout.write(store.dumps(summaries[0] if seed_list is None else {"seeds": summaries, **stats}))
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -223,40 +190,7 @@ def _parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-SUMMARY_COLUMNS = ("seed", "best_epoch", "epochs_run", "val_loss", "val_auroc", "val_auprc", "test_auroc", "test_auprc")
-
-
-def _seed_stats(summaries, metrics) -> dict:
-    stats = {}
-    for col in SUMMARY_COLUMNS[3:]:
-        vals = [s.get(col) for s in summaries]
-        if all(v is None for v in vals):
-            continue
-        mean, sd = metrics.mean_sd(vals)
-        stats[col] = {"mean": mean, "sd": sd}
-    return stats
-
-
-def _write_seed_summary(directory, summaries, store, metrics) -> None:
-    from deepprune_cli.core.atomic import atomic_output
-
-    stats = _seed_stats(summaries, metrics)
-    lines = ["\t".join(SUMMARY_COLUMNS)]
-
-    def fmt(v):
-        return "nan" if v is None else (str(v) if isinstance(v, int) else f"{float(v):.6f}")
-
-    for s in summaries:
-        lines.append("\t".join(fmt(s.get(c)) for c in SUMMARY_COLUMNS))
-    for key in ("mean", "sd"):
-        lines.append("\t".join([key, "", ""] + [fmt(stats[c][key]) if c in stats else "nan" for c in SUMMARY_COLUMNS[3:]]))
-    with atomic_output(directory / "summary.tsv") as fh:
-        fh.write("\n".join(lines) + "\n")
-    with atomic_output(directory / "summary.json") as fh:
-        fh.write(store.dumps({"format": store.SEEDS_FORMAT, "version": 1, "seeds": summaries, "stats": stats}))
-
-
-def _report(con, out, summaries, multi, metrics) -> None:
+def _report(con, out, summaries, multi, stats) -> None:
     def f(v):
         return "n/a" if v is None else f"{v:.4f}"
 
@@ -276,7 +210,6 @@ def _report(con, out, summaries, multi, metrics) -> None:
         if "test_auroc" in s:
             row.append(f(s.get("test_auroc")))
         table.add_row(*row)
-    stats = _seed_stats(summaries, metrics)
     row = ["mean ± sd", ""] + [
         f"{stats[k]['mean']:.4f} ± {stats[k]['sd']:.4f}" for k in ("val_auroc", "test_auroc") if k in stats
     ]

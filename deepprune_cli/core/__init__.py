@@ -21,6 +21,7 @@ architectures specs of the networks: DeepBind, Zeng et al. (2016), Koo & Eddy (2
 first_layer   the first convolution over tokens: one-hot, gather and fused numba kernels
 models        :class:`MotifCNN` from a spec, physical kernel removal
 training      the fit loop with early stopping, prediction, devices and threads
+seeds         one model per seed on the same data: fit, measure, write (``deepprune train``)
 criteria      which kernels to keep when pruning (``loss``, ``weight``, ``score``, ``score-weight``)
 pruning       the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv``
 interpret     first-layer kernels -> position probability matrices
@@ -63,6 +64,7 @@ _EXPORTS = {
     "first_layer": ("CONV_IMPLS", "conv_onehot", "fused_kernel_features"),
     "models": ("build_model", "MotifCNN", "select_kernels"),
     "training": ("TrainOptions", "fit", "fit_many", "predict", "kernel_activations"),
+    "seeds": ("TrainedModel", "fit_seeds", "write_trained"),
     "criteria": ("CRITERIA", "DEFAULT_CRITERION", "Selection", "select_half", "select_count"),
     "pruning": ("PruneOptions", "PruneRun", "StageResult", "read_summary"),
     "interpret": ("KernelMotif", "kernel_ppms", "first_layer_filters"),

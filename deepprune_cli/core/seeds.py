@@ -1,0 +1,117 @@
+"""One model per seed on the same prepared data: fit, measure, and write (``deepprune train``).
+
+With one seed the output is an ordinary model directory. With several (``--seeds``) it holds one
+model directory per seed (``seed<N>/``) plus ``summary.tsv`` and ``summary.json`` with every
+seed's metrics and their mean ± sd, so the spread that a seed alone causes is visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from deepprune_cli.core import metrics, models, store, training
+from deepprune_cli.core.atomic import atomic_directory, atomic_output
+from deepprune_cli.core.prepare import PreparedData
+
+SUMMARY_COLUMNS = ("seed", "best_epoch", "epochs_run", "val_loss", "val_auroc", "val_auprc", "test_auroc", "test_auprc")
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model with what is written beside it.
+
+    Attributes:
+        seed: the seed of its initial weights and batch order. model: best weights restored.
+        history: one row per epoch. metrics: best epoch, validation (and test) metrics, size.
+        training: the options it was fitted with (``config.json``'s ``training``).
+    """
+
+    seed: int
+    model: models.MotifCNN
+    history: list[dict]
+    metrics: dict
+    training: dict
+
+
+def fit_seeds(
+    prep: PreparedData,
+    seeds: Sequence[int],
+    options: training.TrainOptions,
+    device: torch.device | str = "cpu",
+    callback: Callable[[int, dict], None] | None = None,
+) -> list[TrainedModel]:
+    """Fit one model of ``prep.spec`` per seed (stacked into one grouped fit where possible) and
+    measure each on the validation split and, when ``prep.test`` is given, on the test set.
+    ``callback(i, row)`` sees seed ``i``'s epochs as they finish."""
+    device = torch.device(device)
+    built = [models.build_model(prep.spec, seed=s) for s in seeds]
+    fitted = training.fit_many(built, prep.train, prep.val, options, list(seeds), device=device, callback=callback)
+    out = []
+    for s, (model, history) in zip(seeds, fitted):
+        best = training.best_row(history)
+        met = {
+            "best_epoch": best.get("epoch"),
+            "epochs_run": len(history),
+            "val_loss": best.get("val_loss"),
+            "val_auroc": best.get("val_auroc"),
+            "val_auprc": best.get("val_auprc"),
+            "n_parameters": models.count_parameters(model),
+        }
+        if prep.test is not None:
+            met.update(training.evaluate(model, prep.test, device, prefix="test_"))
+        out.append(TrainedModel(s, model, history, met, dict(options.to_dict(), seed=s, device=device.type)))
+    return out
+
+
+def seed_stats(trained: Sequence[TrainedModel]) -> dict:
+    """Metric -> ``{"mean", "sd"}`` over the seeds (metrics no seed has are left out)."""
+    stats = {}
+    for col in SUMMARY_COLUMNS[3:]:
+        vals = [t.metrics.get(col) for t in trained]
+        if all(v is None for v in vals):
+            continue
+        mean, sd = metrics.mean_sd(vals)
+        stats[col] = {"mean": mean, "sd": sd}
+    return stats
+
+
+def summary_rows(trained: Sequence[TrainedModel]) -> list[dict]:
+    """Each seed's metrics with its ``seed`` (``summary.json``'s ``seeds``; ``train --json``)."""
+    return [dict(t.metrics, seed=t.seed) for t in trained]
+
+
+def format_seed_summary(trained: Sequence[TrainedModel]) -> str:
+    """``summary.tsv``: one row per seed, then the ``mean`` and ``sd`` rows."""
+
+    def fmt(v):
+        return "nan" if v is None else (str(v) if isinstance(v, int) else f"{float(v):.6f}")
+
+    stats = seed_stats(trained)
+    lines = ["\t".join(SUMMARY_COLUMNS)]
+    lines += ["\t".join(fmt(s.get(c)) for c in SUMMARY_COLUMNS) for s in summary_rows(trained)]
+    for key in ("mean", "sd"):
+        lines.append("\t".join([key, "", ""] + [fmt(stats[c][key]) if c in stats else "nan" for c in SUMMARY_COLUMNS[3:]]))
+    return "\n".join(lines) + "\n"
+
+
+def write_trained(out: str | Path, trained: Sequence[TrainedModel], data_info: dict, per_seed: bool) -> None:
+    """Write ``out`` atomically: a model directory, or (``per_seed``) ``seed<N>/`` directories
+    with ``summary.tsv`` and ``summary.json``."""
+    with atomic_directory(out) as tmp:
+        if not per_seed:
+            t = trained[0]
+            store.write_model_files(tmp, t.model, training=t.training, data=data_info, history=t.history, metrics=t.metrics)
+            return
+        for t in trained:
+            store.write_model_files(
+                tmp / f"seed{t.seed}", t.model, training=t.training, data=data_info, history=t.history, metrics=t.metrics
+            )
+        with atomic_output(tmp / "summary.tsv") as fh:
+            fh.write(format_seed_summary(trained))
+        with atomic_output(tmp / "summary.json") as fh:
+            fh.write(store.dumps({"format": store.SEEDS_FORMAT, "version": 1, "seeds": summary_rows(trained),
+                                  "stats": seed_stats(trained)}))  # fmt: skip
