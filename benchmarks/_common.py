@@ -76,7 +76,7 @@ def prune_summary(prep, test, opts, keep_final: Path | None = None) -> list[dict
     import torch
 
     from deepprune_cli.core.pruning import PruneRun, read_summary
-    from deepprune_cli.core.training import to_device
+    from deepprune_cli.core.layout import to_device
 
     with tempfile.TemporaryDirectory() as tmp:
         PruneRun(Path(tmp) / "run", opts, prep.train, prep.val, to_device(test, torch.device("cpu"), prep.spec),

@@ -148,10 +148,10 @@ def _threads() -> int:
 
 
 def _device_data(seqs, spec=None):
-    from deepprune_cli.core import datasets, training
+    from deepprune_cli.core import layout
 
     L = int(seqs.lengths.max())
-    return training.to_device((datasets.token_matrix(seqs, L), seqs.labels), "cpu")
+    return layout.to_device((layout.token_matrix(seqs, L), seqs.labels), "cpu")
 
 
 def _prune(train_seqs, out_dir: Path, kernels=4, rounds=6, epochs=60, arch="deepbind", kernel_length=None, seed=0):
@@ -174,10 +174,10 @@ def _prune(train_seqs, out_dir: Path, kernels=4, rounds=6, epochs=60, arch="deep
 
 def _motifs_from(model, seqs, threshold=0.7, trim=0.0, relative_to="observed"):
     """The model's kernels as motifs (live ones, by |dense weight|) from the positives of ``seqs``."""
-    from deepprune_cli.core import interpret, pruning, training
+    from deepprune_cli.core import interpret, layout, pruning
 
     spec = model.spec
-    tokens = training.model_tokens(spec, seqs)
+    tokens = layout.model_tokens(spec, seqs)
     if seqs.labels is not None:
         tokens = tokens[seqs.labels.max(axis=1) > 0.5]
     weight, bias = interpret.first_layer_filters(model)
@@ -240,7 +240,7 @@ def sim() -> dict:
 
 
 def koo(n: int = 25_000, epochs: int = 20) -> dict:
-    from deepprune_cli.core import architectures, compare, models, simulate, training
+    from deepprune_cli.core import architectures, compare, layout, models, simulate, training
 
     ds = simulate.simulate(simulate.make_design("koo2019", n=n, seed=0))
     train, valid, test = ds.split("train"), ds.split("valid"), ds.split("test")
@@ -250,7 +250,7 @@ def koo(n: int = 25_000, epochs: int = 20) -> dict:
         model = models.build_model(spec, seed=0)
         opts = training.TrainOptions(max_epochs=epochs, patience=5, seed=0, lr=1e-3)
         t0 = time.perf_counter()
-        tr, va = training.to_device(train, "cpu", spec), training.to_device(valid, "cpu", spec)
+        tr, va = layout.to_device(train, "cpu", spec), layout.to_device(valid, "cpu", spec)
         model, history = training.fit(
             model, tr, va, opts, "cpu",
             callback=lambda row: print(f"    {arch} epoch {row['epoch']}: val AUROC {row['val_auroc']:.3f}", flush=True),

@@ -116,14 +116,14 @@ def gpu_throughput(n: int = 500_000, epochs: int = 3) -> None:
     if not torch.cuda.is_available():
         print("skipped: no CUDA device")
         return
-    from deepprune_cli.core import architectures, models, training
+    from deepprune_cli.core import architectures, layout, models, training
 
     rng = np.random.default_rng(0)
     tok = rng.integers(0, 4, size=(n, 101), dtype=np.uint8)
     y = rng.integers(0, 2, size=(n, 1)).astype(np.float32)
     dev = torch.device("cuda")
-    train = training.to_device((tok, y), dev)
-    val = training.to_device((tok[:10000], y[:10000]), dev)
+    train = layout.to_device((tok, y), dev)
+    val = layout.to_device((tok[:10000], y[:10000]), dev)
     for K in (16, 256):
         times = []
 

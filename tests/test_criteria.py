@@ -21,7 +21,7 @@ from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import arch_spec
 from deepprune_cli.core.models import build_model, select_kernels
 from deepprune_cli.core.sequences import SequenceSet
-from deepprune_cli.core.training import to_device
+from deepprune_cli.core.layout import to_device
 
 CPU = torch.device("cpu")
 BASES = "ACGT"

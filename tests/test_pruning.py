@@ -21,7 +21,8 @@ from deepprune_cli.core.pruning import (
 )
 from deepprune_cli.core.sequences import SequenceSet
 from deepprune_cli.core.store import load_model, state_bytes
-from deepprune_cli.core.training import TrainOptions, predict, to_device
+from deepprune_cli.core.training import TrainOptions, predict
+from deepprune_cli.core.layout import to_device
 
 CPU = torch.device("cpu")
 

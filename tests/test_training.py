@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepprune_cli.core import datasets as D
-from deepprune_cli.core import metrics, store
+from deepprune_cli.core import layout, metrics, store
 from deepprune_cli.core import architectures as A
 from deepprune_cli.core import models as M
 from deepprune_cli.core import training as T
@@ -205,10 +205,10 @@ def test_split_is_stratified_seeded_and_refuses_too_few():
 
 def test_token_matrix_pads_with_n_centred():
     seqs = SequenceSet.from_strings(["ACGT", "AC", "ACGTACG"])
-    mat = D.token_matrix(seqs)
+    mat = layout.token_matrix(seqs)
     assert mat.tolist() == [[4, 0, 1, 2, 3, 4, 4], [4, 4, 0, 1, 4, 4, 4], [0, 1, 2, 3, 0, 1, 2]]
     with pytest.raises(InputError, match="different lengths"):
-        D.check_lengths(seqs, 7, "cnn-4")
+        layout.check_lengths(seqs, 7, "cnn-4")
 
 
 @settings(max_examples=60, deadline=None)
@@ -260,7 +260,7 @@ def test_cuda_training_and_grouped_seeds(rest):
     m, h = T.fit(m, train, val, T.TrainOptions(max_epochs=25, lr=0.01, batch_size=64), device=dev)
     assert T.evaluate(m, test)["auroc"] > 0.85
     cpu = M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0)
-    x = torch.from_numpy(D.token_matrix(val))
+    x = torch.from_numpy(layout.token_matrix(val))
     torch.testing.assert_close(cpu(x), cpu.to(dev)(x.to(dev)).cpu(), rtol=1e-4, atol=1e-4)
     out = T.fit_many([M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=s) for s in (0, 1)], train, val,
                      T.TrainOptions(max_epochs=5), [0, 1], device=dev)  # fmt: skip

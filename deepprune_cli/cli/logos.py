@@ -182,7 +182,7 @@ def command(
     # Heavy imports only now, so `deepprune --help` stays instant.
     import numpy as np
 
-    from deepprune_cli.core import compare, grouping, interpret, store, training
+    from deepprune_cli.core import compare, grouping, interpret, layout, store, training
     from deepprune_cli.core.motifs import Motif, read_meme, write_meme
     from deepprune_cli.core.sequences import read_sequences
 
@@ -204,7 +204,7 @@ def command(
     seqs = read_sequences(seqs_path, fmt=fmt, genome=genome, width=width)
     if len(seqs) == 0:
         raise InputError(f"{seqs.source}: no sequences")
-    tokens = training.model_tokens(spec, seqs)
+    tokens = layout.model_tokens(spec, seqs)
     site_rows = np.arange(len(seqs))
     if seqs.labels is not None and sites_from == "positives":
         site_rows = np.nonzero(seqs.labels.max(axis=1) > 0.5)[0]
@@ -222,7 +222,7 @@ def command(
     if order != "kernel":
         from deepprune_cli.core import pruning
 
-        data = training.to_device((tokens, seqs.labels), model.conv1.weight.device) if order == "score" else None
+        data = layout.to_device((tokens, seqs.labels), model.conv1.weight.device) if order == "score" else None
         importance = pruning.kernel_statistic(model, data, order)
     site_tokens = tokens[site_rows]
     background = interpret.letter_background(site_tokens)

@@ -103,7 +103,7 @@ def command(
     if tolerance is not None and not auto:
         raise InputError("--tolerance applies to --kernels auto only")
 
-    from deepprune_cli.core import architectures, pruning, store, training
+    from deepprune_cli.core import architectures, layout, pruning, store, training
     from deepprune_cli.core.prepare import prepare_training
 
     opts = pruning.PruneOptions(
@@ -145,7 +145,7 @@ def command(
     )  # fmt: skip
     if prep.spec.n_outputs != 1:
         raise InputError(f"{pos.source}: pruning needs binary labels (one class); the input has {prep.spec.n_outputs}")
-    test_dd = training.to_device(test, dev, prep.spec) if test is not None else None
+    test_dd = layout.to_device(test, dev, prep.spec) if test is not None else None
 
     con = console()
     show = not quiet

@@ -20,6 +20,7 @@ prepare       the whole input side of ``train``/``prune`` in one call
 architectures specs of the networks: DeepBind, Zeng et al. (2016), Koo & Eddy (2019)
 first_layer   the first convolution over tokens: one-hot, gather and fused numba kernels
 models        :class:`MotifCNN` from a spec, physical kernel removal
+layout        sequences as a model's input: token matrices, tensors on a device
 training      the fit loop with early stopping, prediction, devices and threads
 seeds         one model per seed on the same data: fit, measure, write (``deepprune train``)
 criteria      which kernels to keep when pruning (``loss``, ``weight``, ``score``, ``score-weight``)
@@ -63,6 +64,7 @@ _EXPORTS = {
     "architectures": ("ArchSpec", "ARCHITECTURES", "arch_spec"),
     "first_layer": ("CONV_IMPLS", "conv_onehot", "fused_kernel_features"),
     "models": ("build_model", "MotifCNN", "select_kernels"),
+    "layout": ("DeviceData", "to_device", "model_tokens", "token_matrix"),
     "training": ("TrainOptions", "fit", "fit_many", "predict", "kernel_activations"),
     "seeds": ("TrainedModel", "fit_seeds", "write_trained"),
     "criteria": ("CRITERIA", "DEFAULT_CRITERION", "Selection", "select_half", "select_count"),

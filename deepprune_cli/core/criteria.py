@@ -46,7 +46,7 @@ from torch import nn
 from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION  # noqa: F401  (criteria's API)
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.models import MotifCNN
-from deepprune_cli.core.training import DeviceData
+from deepprune_cli.core.layout import DeviceData
 
 #: Candidate evaluations are batched so that one batch holds at most this many numbers.
 _EVAL_BUDGET = 1 << 24

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepprune_cli.core.errors import InputError
-from deepprune_cli.core.sequences import N_TOKEN, SequenceSet
+from deepprune_cli.core.sequences import SequenceSet
 
 
 @dataclass
@@ -147,47 +147,6 @@ def split_validation(data: TrainingData, val_fraction: float, seed: int = 0) -> 
                 f"{part} part lacks positives or negatives; give more sequences or change --val-fraction"
             )
     return train_idx, val_idx
-
-
-def check_lengths(seqs: SequenceSet, fixed_length: int | None, arch: str) -> None:
-    """Refuse mixed or wrong lengths for architectures that need one length."""
-    if len(seqs) == 0:
-        return
-    lengths = seqs.lengths
-    lo, hi = int(lengths.min()), int(lengths.max())
-    if fixed_length is None:
-        return
-    if lo != hi:
-        raise InputError(
-            f"{seqs.source}: sequences have different lengths ({lo}..{hi} bp); architecture {arch} needs one "
-            f"length (globally pooled architectures such as deepbind pad with N instead)"
-        )
-    if lo != fixed_length:
-        raise InputError(f"{seqs.source}: sequences are {lo} bp; architecture {arch} was built for {fixed_length} bp")
-
-
-def token_matrix(seqs: SequenceSet, length: int | None = None) -> np.ndarray:
-    """Records as a uint8 (n, length) matrix; shorter records are padded with N, centred.
-
-    ``length`` defaults to the longest record. Records longer than ``length`` raise InputError.
-    Fixed-length input comes back as a view (no copy).
-    """
-    lengths = seqs.lengths
-    n = len(seqs)
-    if n == 0:
-        return np.zeros((0, length or 0), dtype=np.uint8)
-    L = int(lengths.max()) if length is None else int(length)
-    if int(lengths.max()) > L:
-        raise InputError(f"{seqs.source}: records longer than {L} bp (up to {int(lengths.max())} bp)")
-    if seqs.fixed_length() == L:
-        return seqs.as_matrix()
-    out = np.full((n, L), N_TOKEN, dtype=np.uint8)
-    left = (L - lengths) // 2
-    starts = np.arange(n, dtype=np.int64) * L + left
-    body = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
-    dest = np.repeat(starts - (seqs.offsets[:-1] - seqs.offsets[0]), lengths) + np.arange(len(body))
-    out.reshape(-1)[dest] = body
-    return out
 
 
 def fingerprint(seqs: SequenceSet) -> str:

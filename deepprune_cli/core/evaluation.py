@@ -17,7 +17,7 @@ from pathlib import Path
 
 from scipy.stats import wilcoxon
 
-from deepprune_cli.core import datasets, metrics, plots, store, training
+from deepprune_cli.core import layout, metrics, plots, store, training
 from deepprune_cli.core.errors import InputError, ModelDirError
 from deepprune_cli.core.pruning import read_summary, stage_name
 from deepprune_cli.core.sequences import read_sequences
@@ -150,7 +150,7 @@ def evaluate_pairs(jobs, fmt="auto", genome=None, width=None, device="cpu", batc
                 f"{seqs.source}: labels have {seqs.labels.shape[1]} class(es) but {job['model']} predicts {n_out}"
             )
         if rec.model.spec.flattens:
-            datasets.check_lengths(seqs, rec.model.spec.seq_len, rec.model.spec.name)
+            layout.check_lengths(seqs, rec.model.spec.seq_len, rec.model.spec.name)
         y = seqs.labels
         if n_out == 1 and (y.min() == y.max()):
             raise InputError(f"{seqs.source}: all sequences have the same label; AUROC needs positives and negatives")

@@ -45,7 +45,7 @@ class PredictionChunk:
 def check_input(model: MotifCNN, seqs: SequenceSet) -> None:
     """Refuse records the model cannot read: the wrong length for architectures that flatten
     positions into a dense layer, or shorter than the first layer needs (one line, naming a record)."""
-    from deepprune_cli.core.datasets import check_lengths
+    from deepprune_cli.core.layout import check_lengths
 
     spec = model.spec
     if len(seqs) == 0:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from deepprune_cli.core import architectures, datasets
+from deepprune_cli.core import architectures, datasets, layout
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.sequences import SequenceSet
-from deepprune_cli.core.training import DeviceData, to_device
+from deepprune_cli.core.layout import DeviceData, to_device
 
 
 @dataclass
@@ -81,7 +81,7 @@ def check_test_set(test: SequenceSet, spec: architectures.ArchSpec) -> None:
             f"{test.source}: test labels have {test.labels.shape[1]} class(es); the model has {spec.n_outputs}"
         )
     if spec.flattens:
-        datasets.check_lengths(test, spec.seq_len, spec.name)
+        layout.check_lengths(test, spec.seq_len, spec.name)
 
 
 def prepare_training(
@@ -120,7 +120,7 @@ def prepare_training(
                 f"{positives.source}: labels have {data.seqs.n_classes} class(es); the model has {spec.n_outputs}"
             )
         if spec.flattens:
-            datasets.check_lengths(data.seqs, spec.seq_len, spec.name)
+            layout.check_lengths(data.seqs, spec.seq_len, spec.name)
     if test is not None:
         check_test_set(test, spec)
     train_idx, val_idx = datasets.split_validation(data, val_fraction, seed=seed)
@@ -130,8 +130,8 @@ def prepare_training(
     else:
         # Both parts share one token length so validation runs with the training layout.
         L = max(int(data.seqs.lengths.max()), spec.min_length())
-        train_dd = to_device((datasets.token_matrix(train_set, L), train_set.labels), device)
-        val_dd = to_device((datasets.token_matrix(val_set, L), val_set.labels), device)
+        train_dd = to_device((layout.token_matrix(train_set, L), train_set.labels), device)
+        val_dd = to_device((layout.token_matrix(val_set, L), val_set.labels), device)
     info = dict(
         data.info,
         fingerprint=datasets.fingerprint(data.seqs),

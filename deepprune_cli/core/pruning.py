@@ -57,7 +57,8 @@ from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.locking import output_lock
 from deepprune_cli.core.models import MotifCNN, build_model, select_kernels
 from deepprune_cli.core.store import dumps, load_model, save_model
-from deepprune_cli.core.training import DeviceData, TrainOptions, evaluate, fit
+from deepprune_cli.core.training import TrainOptions, evaluate, fit
+from deepprune_cli.core.layout import DeviceData
 
 VARIANTS = ("initial", "deepprune", "inter", "baseline", "lottery")
 SUMMARY_COLUMNS = ("round", "kernels", "variant", "criterion", "epochs", "val_auroc", "test_auroc", "seconds")

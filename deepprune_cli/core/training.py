@@ -32,12 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepprune_cli.core.datasets import check_lengths, token_matrix
 from deepprune_cli.core.errors import DeeppruneError, InputError
 from deepprune_cli.core.metrics import nanmean, per_class
-from deepprune_cli.core.architectures import ArchSpec
+from deepprune_cli.core.layout import to_device
 from deepprune_cli.core.models import MotifCNN
-from deepprune_cli.core.sequences import SequenceSet
 
 
 @dataclass
@@ -125,46 +123,6 @@ def set_threads(threads: int | None) -> None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     except ImportError:  # pragma: no cover
         pass
-
-
-# --------------------------------------------------------------------------------------------
-# data on the device
-
-
-@dataclass
-class DeviceData:
-    """tokens: uint8 (n, L); labels: float32 (n, C) or None; both on one device."""
-
-    tokens: torch.Tensor
-    labels: torch.Tensor | None
-
-    def __len__(self) -> int:
-        return self.tokens.shape[0]
-
-
-def model_tokens(spec: ArchSpec, seqs: SequenceSet) -> np.ndarray:
-    """The uint8 (n, L) matrix a model with ``spec`` reads: one length for flattening
-    architectures (mixed lengths refused), else N-padded (centred) to the longest record and to
-    at least the architecture's minimum length."""
-    if spec.flattens:
-        check_lengths(seqs, spec.seq_len, spec.name)
-        return seqs.as_matrix()
-    longest = int(seqs.lengths.max()) if len(seqs) else 0
-    return token_matrix(seqs, max(longest, spec.min_length()))
-
-
-def to_device(data, device: torch.device, spec: ArchSpec | None = None) -> DeviceData:
-    """A labelled SequenceSet, a ``(tokens, labels)`` pair or DeviceData -> DeviceData on ``device``."""
-    if isinstance(data, DeviceData):
-        return DeviceData(data.tokens.to(device), None if data.labels is None else data.labels.to(device))
-    if isinstance(data, SequenceSet):
-        mat = model_tokens(spec, data) if spec is not None else token_matrix(data)
-        labels = data.labels
-    else:
-        mat, labels = data
-    tokens = torch.as_tensor(np.ascontiguousarray(mat, dtype=np.uint8)).to(device)
-    lab = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.float32)).reshape(len(tokens), -1)
-    return DeviceData(tokens, None if lab is None else lab.to(device))
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""How sequences become a model's input: uint8 token matrices, and tensors on a device.
+
+A model reads a uint8 ``(n, L)`` matrix of tokens (A, C, G, T, N = 0..4). Architectures that
+flatten (a dense layer over positions) need every record at their one length; globally pooled ones
+take any lengths, padded with N (centred) to the longest record and at least to the
+architecture's minimum. :class:`DeviceData` holds such a matrix and its labels on one device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from deepprune_cli.core.architectures import ArchSpec
+from deepprune_cli.core.errors import InputError
+from deepprune_cli.core.sequences import N_TOKEN, SequenceSet
+
+
+def check_lengths(seqs: SequenceSet, fixed_length: int | None, arch: str) -> None:
+    """Refuse mixed or wrong lengths for architectures that need one length."""
+    if len(seqs) == 0:
+        return
+    lengths = seqs.lengths
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if fixed_length is None:
+        return
+    if lo != hi:
+        raise InputError(
+            f"{seqs.source}: sequences have different lengths ({lo}..{hi} bp); architecture {arch} needs one "
+            f"length (globally pooled architectures such as deepbind pad with N instead)"
+        )
+    if lo != fixed_length:
+        raise InputError(f"{seqs.source}: sequences are {lo} bp; architecture {arch} was built for {fixed_length} bp")
+
+
+def token_matrix(seqs: SequenceSet, length: int | None = None) -> np.ndarray:
+    """Records as a uint8 (n, length) matrix; shorter records are padded with N, centred.
+
+    ``length`` defaults to the longest record. Records longer than ``length`` raise InputError.
+    Fixed-length input comes back as a view (no copy).
+    """
+    lengths = seqs.lengths
+    n = len(seqs)
+    if n == 0:
+        return np.zeros((0, length or 0), dtype=np.uint8)
+    L = int(lengths.max()) if length is None else int(length)
+    if int(lengths.max()) > L:
+        raise InputError(f"{seqs.source}: records longer than {L} bp (up to {int(lengths.max())} bp)")
+    if seqs.fixed_length() == L:
+        return seqs.as_matrix()
+    out = np.full((n, L), N_TOKEN, dtype=np.uint8)
+    left = (L - lengths) // 2
+    starts = np.arange(n, dtype=np.int64) * L + left
+    body = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
+    dest = np.repeat(starts - (seqs.offsets[:-1] - seqs.offsets[0]), lengths) + np.arange(len(body))
+    out.reshape(-1)[dest] = body
+    return out
+
+
+
+
+@dataclass
+class DeviceData:
+    """tokens: uint8 (n, L); labels: float32 (n, C) or None; both on one device."""
+
+    tokens: torch.Tensor
+    labels: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+
+def model_tokens(spec: ArchSpec, seqs: SequenceSet) -> np.ndarray:
+    """The uint8 (n, L) matrix a model with ``spec`` reads: one length for flattening
+    architectures (mixed lengths refused), else N-padded (centred) to the longest record and to
+    at least the architecture's minimum length."""
+    if spec.flattens:
+        check_lengths(seqs, spec.seq_len, spec.name)
+        return seqs.as_matrix()
+    longest = int(seqs.lengths.max()) if len(seqs) else 0
+    return token_matrix(seqs, max(longest, spec.min_length()))
+
+
+def to_device(data, device: torch.device, spec: ArchSpec | None = None) -> DeviceData:
+    """A labelled SequenceSet, a ``(tokens, labels)`` pair or DeviceData -> DeviceData on ``device``."""
+    if isinstance(data, DeviceData):
+        return DeviceData(data.tokens.to(device), None if data.labels is None else data.labels.to(device))
+    if isinstance(data, SequenceSet):
+        mat = model_tokens(spec, data) if spec is not None else token_matrix(data)
+        labels = data.labels
+    else:
+        mat, labels = data
+    tokens = torch.as_tensor(np.ascontiguousarray(mat, dtype=np.uint8)).to(device)
+    lab = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.float32)).reshape(len(tokens), -1)
+    return DeviceData(tokens, None if lab is None else lab.to(device))
