@@ -274,6 +274,37 @@ class _Deterministic:
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = self.prev_cudnn
 
 
+class EarlyStopping:
+    """One model's bookkeeping during a fit: its history, best validation loss and epoch, and the
+    epochs since it last improved (shared by :func:`fit` and the grouped fit of :func:`fit_many`).
+
+    An epoch improves when its validation loss beats the best by more than ``min_delta``; the fit
+    stops after ``patience`` epochs without improvement.
+    """
+
+    def __init__(self, options: TrainOptions, best_loss: float = math.inf):
+        self.patience, self.min_delta = options.patience, options.min_delta
+        self.history: list[dict] = []
+        self.best_loss, self.best_epoch, self.bad = best_loss, 0, 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.bad >= self.patience
+
+    def record(self, row: dict) -> bool:
+        """Add an epoch's history row; True when it is the new best (its weights should be kept)."""
+        self.history.append(row)
+        if row["val_loss"] < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.bad = row["val_loss"], row["epoch"], 0
+            return True
+        self.bad += 1
+        return False
+
+    def report(self, row: dict, started: float, improved: bool) -> dict:
+        """What an epoch callback sees: the row plus ``seconds``, ``best`` and ``best_epoch``."""
+        return dict(row, seconds=time.perf_counter() - started, best=improved, best_epoch=self.best_epoch)
+
+
 def fit(
     model: MotifCNN,
     train,
@@ -311,13 +342,11 @@ def fit(
     gen = torch.Generator().manual_seed(int(options.seed))
     opt = Adam(model.parameters(), lr=options.lr)  # fresh optimiser every call
     dense = model.dense_weights()
-    history: list[dict] = []
-    best_loss = math.inf
     best_state = copy.deepcopy(model.state_dict())
-    best_epoch = 0
+    start_loss = math.inf
     if options.keep_start:
-        best_loss = evaluate(model, va, device, options.eval_batch_size, prefix="val_")["val_loss"]
-    bad = 0
+        start_loss = evaluate(model, va, device, options.eval_batch_size, prefix="val_")["val_loss"]
+    stop = EarlyStopping(options, best_loss=start_loss)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices), _Deterministic(device.type == "cuda" and options.deterministic):
         torch.manual_seed(int(options.seed) + 1)  # dropout masks
@@ -346,20 +375,16 @@ def fit(
                 "val_auroc": ev["val_auroc"],
                 "val_auprc": ev["val_auprc"],
             }
-            history.append(row)
-            improved = ev["val_loss"] < best_loss - options.min_delta
+            improved = stop.record(row)
             if improved:
-                best_loss, best_epoch, bad = ev["val_loss"], epoch, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                bad += 1
             if callback is not None:
-                callback(dict(row, seconds=time.perf_counter() - t0, best=improved, best_epoch=best_epoch))
-            if bad >= options.patience:
+                callback(stop.report(row, t0, improved))
+            if stop.stopped:
                 break
     model.load_state_dict(best_state)
     model.eval()
-    return model, history
+    return model, stop.history
 
 
 def best_row(history: list[dict]) -> dict:
@@ -426,12 +451,8 @@ def _fit_grouped(models, train, val, options, seeds, device, callback):
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     n = len(tr)
     dense_names = [f"dense.{i}.0.weight" for i in range(len(base.dense))] + ["out.weight"]
-    best_loss = [math.inf] * S
-    best_epoch = [0] * S
-    bad = [0] * S
-    active = [True] * S
+    stops = [EarlyStopping(options) for _ in range(S)]
     best = {k: v.detach().clone() for k, v in {**params, **buffers}.items()}
-    histories: list[list[dict]] = [[] for _ in range(S)]
     fwd_train = vmap(call, randomness="different")
     fwd_eval = vmap(call, in_dims=(0, 0, None), randomness="different")
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
@@ -467,7 +488,7 @@ def _fit_grouped(models, train, val, options, seeds, device, callback):
             y = va.labels.cpu().numpy()
             train_loss = (total / n).cpu().tolist()
             for s in range(S):
-                if not active[s]:
+                if stops[s].stopped:
                     continue
                 if not math.isfinite(train_loss[s]):
                     raise TrainingDiverged(f"seed {seeds[s]}: training diverged at epoch {epoch}; try a lower --lr")
@@ -478,24 +499,18 @@ def _fit_grouped(models, train, val, options, seeds, device, callback):
                     "val_auroc": nanmean(per_class("auroc", y, probs[s])),
                     "val_auprc": nanmean(per_class("auprc", y, probs[s])),
                 }
-                histories[s].append(row)
-                improved = row["val_loss"] < best_loss[s] - options.min_delta
+                improved = stops[s].record(row)
                 if improved:
-                    best_loss[s], best_epoch[s], bad[s] = row["val_loss"], epoch, 0
                     for k, v in {**params, **buffers}.items():
                         best[k][s] = v.detach()[s]
-                else:
-                    bad[s] += 1
-                    if bad[s] >= options.patience:
-                        active[s] = False
                 if callback is not None:
-                    callback(s, dict(row, seconds=time.perf_counter() - t0, best=improved, best_epoch=best_epoch[s]))
-            if not any(active):
+                    callback(s, stops[s].report(row, t0, improved))
+            if all(st.stopped for st in stops):
                 break
     out = []
     for s, m in enumerate(models):
         m.load_state_dict({k: v[s].clone() for k, v in best.items()})
         m.conv_impl = impls[s]
         m.eval()
-        out.append((m, histories[s]))
+        out.append((m, stops[s].history))
     return out
