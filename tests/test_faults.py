@@ -616,3 +616,40 @@ def test_model_commands_refuse_a_held_output(tmp_path, ebox_model_dir, name):
     proc = run(args)  # free again: it runs
     assert proc.returncode == 0, proc.err
     assert out.is_file()
+
+
+@pytest.mark.parametrize("name", ["predict", "scan", "mutate", "report"])
+def test_model_commands_in_a_read_only_directory(tmp_path, ebox_model_dir, tmpfs, name):
+    mount, _ = tmpfs
+    model, seqs = ebox_model_dir / "model", ebox_model_dir / "seqs.fa"
+    d = mount(tmp_path / "ro", "size=1m,ro")
+    out = d / "out.tsv"
+    args = {
+        "predict": ["predict", model, seqs, "-o", out],
+        "scan": ["scan", model, seqs, "-o", out],
+        "mutate": ["mutate", model, seqs, "--ids", "s0", "-o", out],
+        "report": ["report", model, "-o", out],
+    }[name]
+    proc = run(args)
+    assert proc.returncode == 1, proc.err
+    assert error_line(proc.err).startswith(f"deepprune: error: {out}: cannot write here (Read-only file system)")
+    assert list(d.iterdir()) == []
+
+
+def test_mutate_table_and_figures_appear_together(tmp_path, ebox_model_dir):
+    """The disk fills up while mutate draws its figures: the finished table does not appear alone,
+    and the figure directory it made is gone again; the rerun writes both."""
+    model, seqs = ebox_model_dir / "model", ebox_model_dir / "seqs.fa"
+    ref, d = tmp_path / "ref", tmp_path / "run"
+    ref.mkdir()
+    d.mkdir()
+    proc = run(["mutate", model, seqs, "--ids", "s0,s1", "-o", ref / "map.tsv", "--png", ref / "maps", "-q"])
+    assert proc.returncode == 0, proc.err
+    ref_files = files(ref)
+    args = ["mutate", model, seqs, "--ids", "s0,s1", "-o", d / "map.tsv", "--png", d / "maps", "-q"]
+    proc = run(args, {"root": d, "enospc": len(ref_files["map.tsv"]) + 1000})  # the table fits, a figure does not
+    assert proc.returncode == 1 and "No space left on device" in error_line(proc.err), proc.err
+    assert list(d.iterdir()) == []
+    proc = run(args)
+    assert proc.returncode == 0, proc.err
+    assert files(d) == ref_files and hidden(d) == []

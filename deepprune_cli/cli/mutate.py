@@ -58,12 +58,12 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
         raise InputError("--window applies to --vcf")
     if png_dir is not None and Path(png_dir).exists() and not Path(png_dir).is_dir():
         raise InputError(f"--png {png_dir}: exists and is not a directory")
+    lock_outputs(output, png_dir)  # held to the end: another run at them is refused at once (before importing torch)
 
     from deepprune_cli.cli.records import RecordProgress, peek_first
     from deepprune_cli.core import mutate, store, training
-    from deepprune_cli.core.atomic import atomic_output
+    from deepprune_cli.core.atomic import atomic_group, atomic_output, output_directory
 
-    lock_outputs(output, png_dir)  # held to the end: another run at them is refused at once
     dev = training.resolve_device(device)
     training.set_threads(threads)
     rec = store.load_model(model_path, device=dev)
@@ -100,26 +100,27 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
     check_input(model, first)
     found: set[str] = set()
     maps = []
-    with progress, atomic_output(output, "w") as fh:
-        fh.write(mutate.map_header(n_out))
-        for m in mutate.mutation_maps(model, chunks, wanted, device=dev, batch_size=batch_size):
-            fh.write(mutate.format_map(m))
-            found.add(m.id)
-            if png_dir is not None:
-                maps.append(m)
-            progress.update(len(found))
-        if wanted is not None and wanted - found:
-            missing = sorted(wanted - found)
-            raise InputError(f"{input_path}: no record named {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
-    if png_dir is not None:
-        from deepprune_cli.core import plots
+    # the table and the figures appear together, or none of them (e.g. a full disk in a figure)
+    with atomic_group():
+        with progress, atomic_output(output, "w") as fh:
+            fh.write(mutate.map_header(n_out))
+            for m in mutate.mutation_maps(model, chunks, wanted, device=dev, batch_size=batch_size):
+                fh.write(mutate.format_map(m))
+                found.add(m.id)
+                if png_dir is not None:
+                    maps.append(m)
+                progress.update(len(found))
+            if wanted is not None and wanted - found:
+                missing = sorted(wanted - found)
+                raise InputError(f"{input_path}: no record named {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        if png_dir is not None:
+            from deepprune_cli.core import plots
 
-        out_dir = Path(png_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for m in maps:
-            name = plots._SAFE.sub("_", m.id) + ".png"
-            plots.plot_mutation_map(m.tokens, m.delta[:, :, output_index], out_dir / name,
-                                    title=f"{m.id}  logit {m.ref[output_index]:.3g}")  # fmt: skip
+            out_dir = output_directory(png_dir)
+            for m in maps:
+                name = plots._SAFE.sub("_", m.id) + ".png"
+                plots.plot_mutation_map(m.tokens, m.delta[:, :, output_index], out_dir / name,
+                                        title=f"{m.id}  logit {m.ref[output_index]:.3g}")  # fmt: skip
     if not quiet:
         con.print(f"mapped {len(found):,} records" + ("" if output == "-" else f" -> {output}")
                   + ("" if png_dir is None else f", figures in {png_dir}/"), soft_wrap=True)  # fmt: skip

@@ -37,12 +37,12 @@ def command(model_path, input_path, output, kernels, batch_size, fmt, genome, wi
       zcat peaks.fa.gz | deepprune predict model/ - --kernels > scores.tsv
       deepprune predict model/ peaks.narrowPeak --genome hg38.fa --width 101 -o scores.tsv
     """
+    lock_outputs(output)  # held to the end: another run at it is refused at once (before importing torch)
     from deepprune_cli.cli.records import RecordProgress, peek_first
     from deepprune_cli.core import inference, store, training
     from deepprune_cli.core.atomic import atomic_output
     from deepprune_cli.core.sequences import stream_sequences
 
-    lock_outputs(output)  # held to the end: another run at it is refused at once
     dev = training.resolve_device(device)
     training.set_threads(threads)
     rec = store.load_model(model_path, device=dev)

@@ -48,6 +48,7 @@ def command(model_path, input_path, output, pvalue, min_activation, background, 
       deepprune scan model/ peaks.narrowPeak --genome hg38.fa --pvalue 1e-5 -o hits.bed
       deepprune scan model/ chr21.fa.gz --min-activation 2 --names logos/matches.tsv -o - | bedtools merge
     """
+    lock_outputs(output)  # held to the end: another run at it is refused at once (before importing torch)
     from deepprune_cli.cli.records import RecordProgress, peek_first
     from deepprune_cli.core import scan, store, training
     from deepprune_cli.core.atomic import atomic_output
@@ -55,7 +56,6 @@ def command(model_path, input_path, output, pvalue, min_activation, background, 
 
     if pvalue is None and min_activation is None:
         pvalue = 1e-4
-    lock_outputs(output)  # held to the end: another run at it is refused at once
     bg = scan.parse_background(background)
     training.set_threads(threads)
     names = scan.read_kernel_names(names_path) if names_path is not None else None
