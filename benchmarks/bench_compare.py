@@ -174,7 +174,7 @@ def _prune(train_seqs, out_dir: Path, kernels=4, rounds=6, epochs=60, arch="deep
 
 def _motifs_from(model, seqs, threshold=0.7, trim=0.0, relative_to="observed"):
     """The model's kernels as motifs (live ones, by |dense weight|) from the positives of ``seqs``."""
-    from deepprune_cli.core import interpret, layout, pruning
+    from deepprune_cli.core import criteria, interpret, layout
 
     spec = model.spec
     tokens = layout.model_tokens(spec, seqs)
@@ -186,7 +186,7 @@ def _motifs_from(model, seqs, threshold=0.7, trim=0.0, relative_to="observed"):
     res = interpret.kernel_ppms(
         weight, bias, tokens, threshold=threshold, relative_to=relative_to, both_strands=spec.both_strands,
         padding=spec.convs[0].padding,
-        importance=pruning.kernel_statistic(model, None, "weight"), kernel_ids=model.kernel_ids.numpy(),
+        importance=criteria.kernel_statistic(model, None, "weight"), kernel_ids=model.kernel_ids.numpy(),
         active=model.kernel_mask.numpy() > 0, trim_bits=trim, background=bg,
     )  # fmt: skip
     live = [r for r in res if not r.dead]

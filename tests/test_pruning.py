@@ -11,14 +11,8 @@ from hypothesis import strategies as st
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import arch_spec
 from deepprune_cli.core.models import build_model
-from deepprune_cli.core.pruning import (
-    PruneOptions,
-    PruneRun,
-    format_summary,
-    keep_half,
-    kernel_statistic,
-    read_summary,
-)
+from deepprune_cli.core.criteria import keep_half, kernel_statistic
+from deepprune_cli.core.pruning import PruneOptions, PruneRun, format_summary, read_summary
 from deepprune_cli.core.sequences import SequenceSet
 from deepprune_cli.core.store import load_model, state_bytes
 from deepprune_cli.core.training import TrainOptions, predict

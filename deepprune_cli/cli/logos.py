@@ -220,10 +220,10 @@ def command(
     kernel_ids = model.kernel_ids.detach().cpu().numpy()
     importance = None
     if order != "kernel":
-        from deepprune_cli.core import pruning
+        from deepprune_cli.core import criteria
 
         data = layout.to_device((tokens, seqs.labels), model.conv1.weight.device) if order == "score" else None
-        importance = pruning.kernel_statistic(model, data, order)
+        importance = criteria.kernel_statistic(model, data, order)
     site_tokens = tokens[site_rows]
     background = interpret.letter_background(site_tokens)
     if spec.both_strands:

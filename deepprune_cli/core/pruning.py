@@ -42,16 +42,8 @@ import numpy as np
 import torch
 
 from deepprune_cli.core.atomic import atomic_output, recover, replace_directory
-from deepprune_cli.core.criteria import (  # noqa: F401  (re-exported: the criteria belong to pruning's API)
-    CRITERIA,
-    DEFAULT_CRITERION,
-    fold_removed_means,
-    Selection,
-    keep_half,
-    kernel_statistic,
-    select_count,
-    select_half,
-)
+from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
+from deepprune_cli.core.criteria import fold_removed_means, select_count
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.locking import output_lock
