@@ -237,6 +237,20 @@ def _display(path) -> str:
     return "<stdin>" if str(path) == "-" else str(path)
 
 
+def _open_input(path, kind: str, opener):
+    """``opener(Path)`` on an input file, after the checks every reader shares: one-line
+    :class:`InputError` for a missing file, a directory or no permission."""
+    name, p = _display(path), Path(path)
+    if not p.exists():
+        raise InputError(f"{name}: no such file")
+    if p.is_dir():
+        raise InputError(f"{name}: is a directory, expected a {kind}")
+    try:
+        return opener(p)
+    except PermissionError:
+        raise InputError(f"{name}: permission denied") from None
+
+
 def read_input_bytes(path, kind: str = "file") -> bytes:
     """Whole (decompressed) content of ``path`` (``-`` = stdin); gzip and bgzip detected by magic bytes.
 
@@ -245,18 +259,7 @@ def read_input_bytes(path, kind: str = "file") -> bytes:
     ``kind`` names what was expected, for the directory message.
     """
     name = _display(path)
-    if str(path) == "-":
-        raw = sys.stdin.buffer.read()
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{name}: no such file")
-        if p.is_dir():
-            raise InputError(f"{name}: is a directory, expected a {kind}")
-        try:
-            raw = p.read_bytes()
-        except PermissionError:
-            raise InputError(f"{name}: permission denied") from None
+    raw = sys.stdin.buffer.read() if str(path) == "-" else _open_input(path, kind, lambda p: p.read_bytes())
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -690,19 +693,7 @@ def open_input_stream(path, kind: str = "file") -> IO[bytes]:
     """A binary stream over ``path`` (``-`` = stdin), decompressed on the fly when it is gzip or
     bgzip (magic bytes). Same one-line errors as :func:`read_input_bytes` for a missing file, a
     directory or no permission; read it with :func:`read_block`, which reports truncated gzip."""
-    name = _display(path)
-    if str(path) == "-":
-        raw = sys.stdin.buffer
-    else:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{name}: no such file")
-        if p.is_dir():
-            raise InputError(f"{name}: is a directory, expected a {kind}")
-        try:
-            raw = open(p, "rb")
-        except PermissionError:
-            raise InputError(f"{name}: permission denied") from None
+    raw = sys.stdin.buffer if str(path) == "-" else _open_input(path, kind, lambda p: open(p, "rb"))
     if not hasattr(raw, "peek"):  # pragma: no cover - stdin replaced by an unbuffered stream
         raw = io.BufferedReader(raw)
     if raw.peek(2)[:2] == b"\x1f\x8b":
