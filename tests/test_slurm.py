@@ -337,6 +337,31 @@ def _strip_time_cells(path: Path) -> str:
     return re.sub(r'<td class="[^"]*\btime\b[^"]*">[^<]*</td>', "", path.read_text(encoding="utf-8"))
 
 
+def _first_prune_runs_until_cancelled(tmp_path: Path, path: str) -> Path:
+    """A directory holding a `deepprune` that runs the first `prune` it is asked for with an epoch
+    limit and patience it never reaches, so that scancel always finds that job mid-way (a tiny
+    prune can otherwise finish on a fast machine before the cancel lands); every other call, the
+    rerun of prune included, is the plain command, so the results still equal the local run's."""
+    import shlex
+
+    real = shutil.which("deepprune", path=path)
+    assert real, "no deepprune on PATH"
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    marker = shlex.quote(str(tmp_path / "first_prune_started"))
+    shim = hold / "deepprune"
+    shim.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = prune ] && [ ! -e {marker} ]; then\n'
+        f"    : > {marker}\n"
+        f'    exec {shlex.quote(real)} "$@" --epochs 100000 --patience 100000\n'
+        "fi\n"
+        f'exec {shlex.quote(real)} "$@"\n'
+    )
+    shim.chmod(0o755)
+    return hold
+
+
 def test_workflow_on_a_live_slurm_cluster(cluster, tmp_path):
     timings = {}
 
@@ -349,12 +374,13 @@ def test_workflow_on_a_live_slurm_cluster(cluster, tmp_path):
                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
     work, env = _prepare(tmp_path / "cluster", tmp_path)
+    hold = _first_prune_runs_until_cancelled(tmp_path, env["PATH"])
     env = dict(env, SLURM_CONF=str(cluster.conf), DEEPPRUNE_TEST_SLURM=cluster.token,
-               PATH=os.pathsep.join((str(cluster.bin), env["PATH"], SBIN)))
+               PATH=os.pathsep.join((str(hold), str(cluster.bin), env["PATH"], SBIN)))
     res = work / "results"
 
     # 2. first submission; prune is cancelled mid-way (once its work directory exists, i.e. the
-    # data are loaded and training has begun). --retries 0 so the failure stays visible here
+    # data are loaded and training has begun; this first prune trains until cancelled). --retries 0 so the failure stays visible here
     # (the profile's retries: 1 would resubmit it at once).
     t0 = time.monotonic()
     log = open(tmp_path / "submission1.log", "w")
