@@ -162,13 +162,18 @@ def encode_main(a) -> None:
             print(f"{row['experiment']} seed {row['seed']} ({row['criterion']}): {row['kernels']} kernels, "
                   f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f} "
                   f"({row['seconds']:.0f} s)", flush=True)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(a.out, "w", newline="") as fh:
+    write_rows(a.out, rows)
+    print(f"wrote {a.out}")
+
+
+def write_rows(path: str, rows: list[dict]) -> None:
+    """The result rows as TSV (floats with six decimals)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
-    print(f"wrote {a.out}")
 
 
 def main() -> None:
@@ -203,12 +208,7 @@ def main() -> None:
                   f"kernels per true motif {row['kernels_per_truth']}, {row['distinct']} distinct "
                   f"(groups per true motif {row['groups_per_truth']}), "
                   f"test AUROC {row['test_auroc']:.4f} ({row['seconds']:.0f} s)", flush=True)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(a.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_rows(a.out, rows)
     n = len(rows)
     ok = sum(r["auto_ok"] for r in rows)
     near = sum(r["within_one"] for r in rows)

@@ -103,7 +103,8 @@ def command(
         raise InputError(f"--seed must be non-negative, got {seed}")
 
     # Heavy imports only now, so `deepprune --help` stays instant.
-    from deepprune_cli.core import architectures, prepare, seeds, store, training
+    from deepprune_cli.core import architectures, prepare, store, training
+    from deepprune_cli.core.seeds import fit_seeds, seed_stats, summary_rows, write_trained
 
     dev = training.resolve_device(device)
     training.set_threads(threads)
@@ -164,10 +165,10 @@ def command(
         )
     progress = _Progress(con, run_seeds, opts.max_epochs, enabled=show)
     with progress:
-        trained = seeds.fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update)
-    seeds.write_trained(out, trained, data_info, per_seed=seed_list is not None)
-    summaries = seeds.summary_rows(trained)
-    stats = seeds.seed_stats(trained)
+        trained = fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update)
+    write_trained(out, trained, data_info, per_seed=seed_list is not None)
+    summaries = summary_rows(trained)
+    stats = seed_stats(trained)
     if show:
         _report(con, out, summaries, seed_list is not None, stats)
     if as_json:

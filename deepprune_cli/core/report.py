@@ -361,10 +361,6 @@ def _gap(text: str) -> str:
     return f'<p class="gap">{html.escape(text)}</p>'
 
 
-def _anchor(run: RunData, i: int) -> str:
-    return f"run{i + 1}"
-
-
 def _what_was_run(run: RunData) -> str:
     data = run.record.get("data") or {}
     options = run.record.get("options") or {}
@@ -565,11 +561,11 @@ def build_report(runs: list[RunData], title: str = "deepprune report") -> str:
            f'<p class="muted">written by deepprune {html.escape(__version__)} from {len(runs)} run'
            f"{'s' if len(runs) != 1 else ''}</p>"]  # fmt: skip
     if len(runs) > 1:
-        out.append("<ul>" + "".join(f'<li><a href="#{_anchor(r, i)}">{html.escape(r.name)}</a> '
+        out.append("<ul>" + "".join(f'<li><a href="#run{i + 1}">{html.escape(r.name)}</a> '
                                     f"<code>{html.escape(str(r.path))}</code></li>" for i, r in enumerate(runs)) + "</ul>")  # fmt: skip
         out.append(_across(runs))
     for i, run in enumerate(runs):
-        out.append(f'<h2 id="{_anchor(run, i)}">{html.escape(run.name)}</h2>')
+        out.append(f'<h2 id="run{i + 1}">{html.escape(run.name)}</h2>')
         out.append("<h3>What was run</h3>" + _what_was_run(run))
         out.append("<h3>Performance against kernel count</h3>" + _performance(run))
         out.append("<h3>Training curves</h3>" + _curves(run))
