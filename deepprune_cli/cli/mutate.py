@@ -60,7 +60,8 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
         raise InputError(f"--png {png_dir}: exists and is not a directory")
     lock_outputs(output, png_dir)  # held to the end: another run at them is refused at once (before importing torch)
 
-    from deepprune_cli.cli.records import RecordProgress, peek_first
+    from deepprune_cli.cli.progress import RecordProgress
+    from deepprune_cli.cli.records import peek_first
     from deepprune_cli.core import mutate, store, training
     from deepprune_cli.core.atomic import atomic_group, atomic_output, output_directory
 

@@ -255,8 +255,19 @@ def plot_paired_scatter(
     return _save(fig, path, fmt)
 
 
+def plot_message(path: str | os.PathLike, text: str, fmt: str | None = None) -> Path:
+    """A figure that only says ``text`` (e.g. why there is nothing to draw), so a workflow's
+    expected figure still appears and tells the reader why it is empty."""
+    Figure = _matplotlib()
+    fig = Figure(figsize=(4.0, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
+    return _save(fig, path, fmt)
+
+
 __all__ = [
-    "bits_matrix", "draw_logo", "save_logo", "save_logos", "save_overview", "logo_filename",
+    "plot_message", "bits_matrix", "draw_logo", "save_logo", "save_logos", "save_overview", "logo_filename",
     "plot_auroc_vs_kernels", "plot_paired_scatter", "FORMATS",
 ]  # fmt: skip
 
