@@ -128,9 +128,14 @@ def logo_png(motif: Motif, background=None, title: str | None = None, dpi: int =
     return buf.getvalue()
 
 
+def safe_filename(name: str, ext: str) -> str:
+    """``name.ext`` with every character but letters, digits and ``._+-`` replaced by ``_``."""
+    return f"{_SAFE.sub('_', name)}.{ext}"
+
+
 def logo_filename(motif: Motif, fmt: str = "png") -> str:
-    """A safe file name for a motif's logo: its id with odd characters replaced by ``_``."""
-    return f"{_SAFE.sub('_', motif.id)}.{fmt}"
+    """A safe file name for a motif's logo (:func:`safe_filename` of its id)."""
+    return safe_filename(motif.id, fmt)
 
 
 def save_logos(
@@ -267,7 +272,7 @@ def plot_message(path: str | os.PathLike, text: str, fmt: str | None = None) -> 
 
 
 __all__ = [
-    "plot_message", "bits_matrix", "draw_logo", "save_logo", "save_logos", "save_overview", "logo_filename",
+    "plot_message", "safe_filename", "bits_matrix", "draw_logo", "save_logo", "save_logos", "save_overview", "logo_filename",
     "plot_auroc_vs_kernels", "plot_paired_scatter", "FORMATS",
 ]  # fmt: skip
 
