@@ -717,14 +717,19 @@ def read_block(stream: IO[bytes], size: int, source: str) -> bytes:
 def _line_blocks(stream: IO[bytes], size: int, source: str, split: bytes):
     """Blocks of whole records: each ends just before the last ``split`` (``b"\\n"`` for line
     formats, ``b"\\n>"`` for FASTA) in the bytes read so far; the rest carries over. Yields
-    ``(block, first_line)``; a record longer than ``size`` is read whole."""
+    ``(block, first_line)``; a record longer than ``size`` is read whole. The next read is done
+    before a block is cut, so the last block takes everything left and an input that fits in one
+    read is one block (its ids are all checked against each other)."""
     carry = b""
     line = 1
-    while True:
-        data = read_block(stream, size, source)
-        if not data:
-            break
+    data = read_block(stream, size, source)
+    while data:
+        ahead = read_block(stream, size, source)
         buf = carry + data
+        data = ahead
+        if not ahead:
+            carry = buf
+            break
         cut = buf.rfind(split)
         if cut < 0:
             carry = buf
