@@ -1,7 +1,7 @@
 """Single-pass numba kernels behind FASTA reading and writing.
 
 Kept apart from :mod:`deepprune_cli.core.sequences` so that the record model stays readable;
-these two functions are the whole hot path for a million-record file. Compiled code is cached on
+these functions are the whole hot path for a million-record file. Compiled code is cached on
 disk (``cache=True``): only the first run on a machine pays for compilation.
 """
 
@@ -76,33 +76,6 @@ def gather_headers(buf, header_start, header_end, n, out):
     for r in range(n):
         for i in range(header_start[r], header_end[r]):
             out[p] = buf[i]
-            p += 1
-        out[p] = 10
-        p += 1
-    return p
-
-
-@numba.njit(cache=True, nogil=True)
-def render_fasta(head_blob, head_offsets, tokens, offsets, letters, out):
-    """Write records as ``>header\\nSEQUENCE\\n`` into ``out`` (uint8, exact size).
-
-    Args:
-        head_blob: uint8 header texts back to back; header ``r`` is
-            ``head_blob[head_offsets[r]:head_offsets[r + 1] - 1]`` (a separator byte follows each).
-        tokens: uint8 ``(total,)``; offsets: int64 ``(n + 1,)``; letters: uint8 ``(5,)`` token -> byte.
-    """
-    p = 0
-    n = offsets.shape[0] - 1
-    for r in range(n):
-        out[p] = 62
-        p += 1
-        for i in range(head_offsets[r], head_offsets[r + 1] - 1):
-            out[p] = head_blob[i]
-            p += 1
-        out[p] = 10
-        p += 1
-        for i in range(offsets[r], offsets[r + 1]):
-            out[p] = letters[tokens[i]]
             p += 1
         out[p] = 10
         p += 1

@@ -909,7 +909,9 @@ def format_fasta(seqs: SequenceSet, headers: Sequence[str] | None = None, with_l
     offsets = seqs.offsets - seqs.offsets[0]
     tokens = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
     out = np.empty(len(head_blob) + len(tokens) + 2 * n, dtype=np.uint8)
-    fasta_kernels.render_fasta(head_blob, head_offsets, tokens, offsets, LETTERS, out)
+    # One copy per record with an empty suffix: the writer `deepprune shuffle` uses for its copies.
+    no_suffix = np.zeros(0, dtype=np.uint8)
+    fasta_kernels.render_copies(head_blob, head_offsets, no_suffix, np.zeros(2, np.int64), tokens, offsets, LETTERS, out)
     return out.tobytes()
 
 
