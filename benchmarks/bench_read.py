@@ -1,7 +1,8 @@
 """Read 1,000,000 FASTA records of 101 bp: time, peak memory and resident bytes per base.
 
-Reference in the same run: Biopython's SeqIO.parse (one str per record), on a 100,000-record
-slice, extrapolated linearly.
+References in the same run: the whole-file parse (all bytes read, then one ``parse_fasta_bytes``
+call: how ``read_sequences`` read FASTA before it read in chunks), same process set-up; and
+Biopython's SeqIO.parse (one str per record), on a 100,000-record slice, extrapolated linearly.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import json, resource, sys, time, os
 def rss():
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-from deepprune_cli.core.sequences import parse_fasta_bytes, read_sequences
+from deepprune_cli.core.sequences import parse_fasta_bytes, read_input_bytes, read_sequences
 import numpy as np
 parse_fasta_bytes(b">warm\nACGT\n")  # load the compiled kernels first: not part of the per-base cost
 base = rss()
 t = time.perf_counter()
-s = read_sequences(sys.argv[1])
+if sys.argv[2] == "whole":
+    s = parse_fasta_bytes(read_input_bytes(sys.argv[1]), sys.argv[1])
+else:
+    s = read_sequences(sys.argv[1])
 wall = time.perf_counter() - t
 bases = int(s.offsets[-1])
 print(json.dumps(dict(records=len(s), bases=bases, seconds=wall, resident_per_base=(rss() - base) / bases,
@@ -42,12 +46,14 @@ print(time.perf_counter() - t, len(seqs))
 def main() -> None:
     n = 1_000_000
     results = {}
-    for gz in (False, True):
+    for gz, how in ((False, "chunked"), (True, "chunked"), (False, "whole")):
         path = random_fasta(n, gz=gz)
-        proc = subprocess.run([sys.executable, "-c", MEASURE, str(path)], capture_output=True, text=True, check=True)
-        res = results[gz] = json.loads(proc.stdout)
+        proc = subprocess.run([sys.executable, "-c", MEASURE, str(path), how], capture_output=True, text=True,
+                              check=True)
+        res = results[gz if how == "chunked" else how] = json.loads(proc.stdout)
         print(
-            f"read {path.name}: {res['records']:,} records in {res['seconds']:.2f} s "
+            f"{'read' if how == 'chunked' else 'reference: whole-file parse of'} {path.name}: "
+            f"{res['records']:,} records in {res['seconds']:.2f} s "
             f"({res['records'] / res['seconds']:,.0f} records/s); resident {res['resident_per_base']:.2f} B/base "
             f"(tokens {res['tokens_per_base']:.2f} B/base); process peak RSS {res['peak_mib']:.0f} MiB"
         )
@@ -55,6 +61,8 @@ def main() -> None:
     out = subprocess.run([sys.executable, "-c", REFERENCE, str(small)], capture_output=True, text=True, check=True)
     ref_seconds = float(out.stdout.split()[0]) * n / 100_000
     print(f"reference: Biopython SeqIO.parse, 100,000 records extrapolated to {n:,}: {ref_seconds:.2f} s")
+    print(f"ratio whole-file parse / deepprune (plain FASTA): {results['whole']['seconds'] / results[False]['seconds']:.1f}x "
+          f"time, {results['whole']['peak_mib'] / results[False]['peak_mib']:.2f}x peak memory")
     print(f"ratio reference / deepprune (plain FASTA): {ref_seconds / results[False]['seconds']:.1f}x")
 
 

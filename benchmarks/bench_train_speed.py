@@ -15,7 +15,7 @@ Both run as separate subprocesses with the same thread count; wall time and each
 peak RSS (os.wait4) are reported (with ``--repeat N`` the fastest of N runs, as other jobs on a
 shared machine only ever add time).
 
-    python benchmarks/bench_train_speed.py                 # 1 thread, K = 16 and 256
+    python benchmarks/bench_train_speed.py                 # 1 thread, K = 4, 16, 64 and 256
     python benchmarks/bench_train_speed.py --threads 2 --kernels 16
     python benchmarks/bench_train_speed.py --gpu           # CUDA samples/s (skips without CUDA)
 """
@@ -142,7 +142,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--kernels", default="16,256")
+    ap.add_argument("--kernels", default="4,16,64,256")
     ap.add_argument("--no-both", action="store_true", help="skip the both-strands rows")
     ap.add_argument("--repeat", type=int, default=1, help="runs per row; the fastest counts (shared machines)")
     ap.add_argument("--gpu", action="store_true", help="report CUDA samples/s instead")

@@ -108,3 +108,21 @@ def test_help_imports_no_heavy_modules():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("late_error", ["letter", "gzip"])
+def test_error_late_in_a_streamed_input_leaves_no_output(tmp_path, late_error):
+    # ~6 MB: the bad record lies in a later chunk than the first, after output was written.
+    body = b"".join(b">s%d\n%s\n" % (i, b"ACGTTGCAAC" * 10) for i in range(60_000))
+    if late_error == "letter":
+        p = tmp_path / "in.fa"
+        p.write_bytes(body + b">bad\nACGTXACGT\n")
+        fragment = "record 'bad' position 5"
+    else:
+        p = tmp_path / "in.fa.gz"
+        p.write_bytes(gzip.compress(body, compresslevel=1)[:-40])
+        fragment = "truncated gzip"
+    out = tmp_path / "out.fa"
+    proc = run_cli("shuffle", p, "-o", out)
+    assert_clean_error(proc, fragment)
+    assert sorted(f.name for f in tmp_path.iterdir()) == [p.name]  # no output, no temp file left behind

@@ -123,3 +123,26 @@ def test_bad_parameters():
         shuffle_tokens(t, np.array([0, 4]), k=0)
     with pytest.raises(InputError):
         shuffle_tokens(t, np.array([0, 4]), copies=0)
+
+
+@pytest.mark.parametrize("k, copies, seed, tag", [(2, 1, 7, "_shuf"), (3, 3, 11, "_n"), (1, 2, 0, ""), (6, 1, 2**40, "_k6")])
+def test_streamed_shuffle_gives_the_bytes_of_the_whole_file_shuffle(tmp_path, k, copies, seed, tag):
+    # The streamed writer (deepprune shuffle) must reproduce, byte for byte, the whole-input path:
+    # read everything, shuffle_set, format_fasta. Small chunks cut the 20,000 records into hundreds.
+    from deepprune_cli.core.sequences import format_fasta, read_sequences, stream_sequences
+    from deepprune_cli.core.shuffle import write_shuffled
+    import io
+
+    rng = np.random.default_rng(3)
+    lines = []
+    for i in range(20_000):
+        s = rng.choice(list("ACGTNacgtR"), int(rng.integers(1, 160)), p=[0.23] * 4 + [0.04, 0.01, 0.01, 0.01, 0.01, 0.0])
+        lines.append(f">r{i}{' a description' if i % 5 == 0 else ''}\n{''.join(s)}\n")
+    path = tmp_path / "in.fa"
+    path.write_text("".join(lines))
+    whole = format_fasta(shuffle_set(read_sequences(path), k=k, copies=copies, seed=seed, tag=tag))
+    out = io.BytesIO()
+    summary = write_shuffled(stream_sequences(path, chunk_bytes=5000), out, k=k, copies=copies, seed=seed, tag=tag)
+    assert out.getvalue() == whole
+    assert summary.records == 20_000 and summary.written == 20_000 * copies
+    assert summary.too_short == shuffle_set(read_sequences(path), k=k, seed=seed).too_short

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import input_format_options, lock_outputs, read_input, seed_option
+from deepprune_cli.cli.common import input_format_options, lock_outputs, seed_option
 
 
 @click.command("shuffle")
@@ -28,24 +28,30 @@ def command(input_path, output, k, copies, tag, threads, seed, fmt, genome, widt
     are shuffled. For k >= 2 the first and last k-1 letters of each segment are kept, as the
     Euler-path method (Altschul & Erickson 1985; Kandel et al. 1996) requires. Each record is
     seeded from --seed and its index, so output does not depend on --threads.
+
+    INPUT is streamed in chunks, so memory stays flat for any number of records (duplicate ids are
+    caught within a chunk of about 40,000 records). The output is written atomically: an error
+    part way leaves no file under the -o name (with -o -, records already shuffled have been
+    written to stdout; bad input in the first chunk stops before any).
     """
     import warnings
 
     lock_outputs(output)  # held to the end: a second run at the same -o is refused at once
 
+    from deepprune_cli.cli.records import peek_first
     from deepprune_cli.core.atomic import atomic_output
     from deepprune_cli.core.errors import DeeppruneWarning
-    from deepprune_cli.core.sequences import format_fasta
+    from deepprune_cli.core.sequences import stream_sequences
 
-    seqs = read_input(input_path, fmt, genome, width)
-    from deepprune_cli.core.shuffle import shuffle_set  # numba, slow to import: after the input is read
+    # The first chunk is read before the output opens: bad input fails with nothing written.
+    first, chunks = peek_first(stream_sequences(input_path, fmt=fmt, genome=genome, width=width))
+    from deepprune_cli.core.shuffle import check_options, write_shuffled  # numba, slow to import: after the first chunk
 
-    shuffled = shuffle_set(seqs, k=k, copies=copies, seed=seed, tag=tag, threads=threads)
-    if shuffled.too_short:
+    check_options(k, copies, seed)
+    with atomic_output(output, "wb") as fh:
+        summary = write_shuffled(chunks, fh, k=k, copies=copies, seed=seed, tag=tag, threads=threads)
+    if summary.too_short:
         warnings.warn(
-            f"{shuffled.too_short} sequence(s) too short to shuffle with k={k} were kept unchanged",
+            f"{summary.too_short} sequence(s) too short to shuffle with k={k} were kept unchanged",
             DeeppruneWarning,
         )
-    data = format_fasta(shuffled)
-    with atomic_output(output, "wb") as fh:
-        fh.write(data)

@@ -54,7 +54,7 @@ _EXPORTS = {
         "SequenceSet", "read_sequences", "read_fasta", "read_bed", "write_fasta", "format_fasta",
         "encode", "decode", "reverse_complement", "one_hot", "stream_sequences",
     ),
-    "shuffle": ("shuffle_set", "shuffle_tokens", "klet_counts"),
+    "shuffle": ("shuffle_set", "shuffle_tokens", "write_shuffled", "klet_counts"),
     "motifs": ("Motif", "read_meme", "parse_meme", "write_meme", "format_meme", "load_motifs"),
     "simulate": (
         "SimulationDesign", "SimulatedDataset", "make_design", "write_dataset", "bayes_optimal_scores",

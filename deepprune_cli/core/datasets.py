@@ -100,7 +100,8 @@ def make_training_data(
         parts.append(shuf.with_labels(np.zeros((len(shuf), C), dtype=np.float32)))
         groups.append(np.repeat(base_idx, copies))
         info["shuffled_negatives"] = {"k": 2, "copies": copies, "seed": seed, "n": len(shuf)}
-    seqs = SequenceSet.concatenate(parts, source=src)
+    # A labelled input used as it is needs no copy of its tokens.
+    seqs = parts[0] if len(parts) == 1 else SequenceSet.concatenate(parts, source=src)
     y = seqs.labels
     for c in range(C):
         col = y[:, c]
@@ -152,8 +153,9 @@ def split_validation(data: TrainingData, val_fraction: float, seed: int = 0) -> 
 def fingerprint(seqs: SequenceSet) -> str:
     """Short SHA-256 of tokens, record boundaries and labels: identifies the exact data trained on."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]).tobytes())
-    h.update(np.ascontiguousarray(seqs.lengths, dtype=np.int64).tobytes())
+    # Arrays are hashed through their buffers: .tobytes() would copy every token once more.
+    h.update(np.ascontiguousarray(seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]))
+    h.update(np.ascontiguousarray(seqs.lengths, dtype=np.int64))
     if seqs.labels is not None:
-        h.update(np.ascontiguousarray(seqs.labels, dtype=np.float32).tobytes())
+        h.update(np.ascontiguousarray(seqs.labels, dtype=np.float32))
     return h.hexdigest()[:16]

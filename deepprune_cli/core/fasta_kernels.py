@@ -1,7 +1,7 @@
 """Single-pass numba kernels behind FASTA reading and writing.
 
 Kept apart from :mod:`deepprune_cli.core.sequences` so that the record model stays readable;
-these two functions are the whole hot path for a million-record file. Compiled code is cached on
+these functions are the whole hot path for a million-record file. Compiled code is cached on
 disk (``cache=True``): only the first run on a machine pays for compilation.
 """
 
@@ -83,27 +83,41 @@ def gather_headers(buf, header_start, header_end, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def render_fasta(head_blob, head_offsets, tokens, offsets, letters, out):
-    """Write records as ``>header\\nSEQUENCE\\n`` into ``out`` (uint8, exact size).
+def render_copies(id_blob, id_offsets, suffix_blob, suffix_offsets, tokens, offsets, letters, out):
+    """Write ``copies`` records per input record as ``>id suffix\\nSEQUENCE\\n`` into ``out``.
 
     Args:
-        head_blob: uint8 header texts back to back; header ``r`` is
-            ``head_blob[head_offsets[r]:head_offsets[r + 1] - 1]`` (a separator byte follows each).
-        tokens: uint8 ``(total,)``; offsets: int64 ``(n + 1,)``; letters: uint8 ``(5,)`` token -> byte.
+        id_blob: uint8 ids back to back; id ``r`` is ``id_blob[id_offsets[r]:id_offsets[r + 1] - 1]``
+            (a separator byte follows each).
+        suffix_blob, suffix_offsets: uint8 suffix texts and int64 ``(copies + 1,)`` bounds; copy ``c``
+            of every record gets suffix ``c`` after its id.
+        tokens: uint8 ``(copies * total,)`` record-major: copy ``c`` of record ``r`` starts at
+            ``copies * offsets[r] + c * len(r)``; offsets: int64 ``(n + 1,)`` from 0.
+        letters: uint8 ``(5,)`` token -> byte; out: uint8, exact size.
+
+    Returns:
+        bytes written.
     """
     p = 0
     n = offsets.shape[0] - 1
+    copies = suffix_offsets.shape[0] - 1
     for r in range(n):
-        out[p] = 62
-        p += 1
-        for i in range(head_offsets[r], head_offsets[r + 1] - 1):
-            out[p] = head_blob[i]
+        length = offsets[r + 1] - offsets[r]
+        for c in range(copies):
+            out[p] = 62
             p += 1
-        out[p] = 10
-        p += 1
-        for i in range(offsets[r], offsets[r + 1]):
-            out[p] = letters[tokens[i]]
+            for i in range(id_offsets[r], id_offsets[r + 1] - 1):
+                out[p] = id_blob[i]
+                p += 1
+            for i in range(suffix_offsets[c], suffix_offsets[c + 1]):
+                out[p] = suffix_blob[i]
+                p += 1
+            out[p] = 10
             p += 1
-        out[p] = 10
-        p += 1
+            start = copies * offsets[r] + c * length
+            for i in range(start, start + length):
+                out[p] = letters[tokens[i]]
+                p += 1
+            out[p] = 10
+            p += 1
     return p

@@ -70,6 +70,8 @@ class SequenceSet:
         offsets: int64 array of shape ``(n + 1,)``; record ``i`` is ``tokens[offsets[i]:offsets[i+1]]``.
         labels: float32 array of shape ``(n, n_classes)`` with 0/1 values, or ``None`` if unlabelled.
         source: where the records came from, for error messages.
+        descriptions: header text after the id per record, where a caller keeps it (the readers
+            do not: they keep ids and labels only).
     """
 
     ids: list[str]
@@ -306,29 +308,31 @@ def _translate(raw: np.ndarray, offsets: np.ndarray, ids: Sequence[str], source:
 _LABEL_RE = re.compile(r"(?:^|\s)labels?=(\S+)")
 
 
-def _parse_labels(descriptions: list[str], ids: list[str], source: str) -> np.ndarray | None:
-    """Labels from ``label=X`` / ``labels=X,Y,..`` header fields: float32 ``(n, C)`` or None."""
-    rows = []
-    n_with = 0
-    for desc, rid in zip(descriptions, ids):
-        m = _LABEL_RE.search(desc) if "label" in desc else None
-        if m is None:
-            rows.append(None)
-            continue
-        n_with += 1
-        values = m.group(1).split(",")
-        if any(v not in ("0", "1") for v in values):
-            raise InputError(f"{source}: record '{rid}': labels must be 0 or 1, got '{m.group(1)}'")
-        rows.append(values)
-    if n_with == 0:
+def _parse_labels(fields: list[str | None], ids: list[str], source: str) -> np.ndarray | None:
+    """Labels from the ``label=X`` / ``labels=X,Y,..`` header fields (``fields``: the value after
+    ``=`` per record, None without one): float32 ``(n, C)`` or None.
+
+    Each distinct field is checked once and becomes one row of a small table, so a million records
+    cost one index each rather than a Python list of strings each."""
+    rows: dict[str, list[str] | None] = {}
+    for value in set(fields):
+        if value is not None:
+            parts = value.split(",")
+            rows[value] = parts if all(v in ("0", "1") for v in parts) else None
+    if not rows:
         return None
-    if n_with != len(ids):
-        missing = ids[next(i for i, r in enumerate(rows) if r is None)]
-        raise InputError(f"{source}: record '{missing}' has no label while other records do")
-    widths = {len(r) for r in rows}
+    if any(r is None for r in rows.values()):
+        rid, value = next((rid, v) for v, rid in zip(fields, ids) if v is not None and rows[v] is None)
+        raise InputError(f"{source}: record '{rid}': labels must be 0 or 1, got '{value}'")
+    if None in fields:
+        raise InputError(f"{source}: record '{ids[fields.index(None)]}' has no label while other records do")
+    widths = {len(r) for r in rows.values()}
     if len(widths) != 1:
         raise InputError(f"{source}: records carry label vectors of different widths {sorted(widths)}")
-    return np.array(rows, dtype=np.float32)
+    keys = list(rows)
+    table = np.array([rows[k] for k in keys], dtype=np.float32)  # (distinct fields, C)
+    row_of = {k: i for i, k in enumerate(keys)}
+    return table[np.fromiter((row_of[v] for v in fields), dtype=np.int64, count=len(fields))]
 
 
 def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
@@ -367,7 +371,9 @@ def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
         byte = int(buf[bad_byte])
         shown = repr(chr(byte)) if chr(byte).isprintable() and byte < 128 else f"byte 0x{byte:02x}"
         raise InputError(f"{source}: record '{rid}' position {bad_pos}: invalid sequence character {shown}")
-    tokens = tokens[:n_tokens].copy()  # compact: the buffer was sized for the whole file
+    # The buffer was sized for the whole file; shrink it in place (pages past the tokens were never
+    # touched, and a copy would hold the tokens twice at the read's peak).
+    tokens.resize(n_tokens, refcheck=False)
     lengths = lengths[:n]
     if n_iupac:
         warnings.warn(
@@ -375,23 +381,28 @@ def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
         )
     joined = "\n".join(headers)
     if " " in joined or "\t" in joined or "" in headers:
-        ids, descriptions = [], []
+        # Only the id and the label field of a header are kept: the rest of a million descriptions
+        # would cost more memory than the sequences' tokens.
+        ids, fields = [], []
         for k, h in enumerate(headers):
             parts = h.split(None, 1)
             if not parts:
                 raise InputError(f"{source}: record {k + 1} has an empty header (no id after '>')")
             ids.append(parts[0])
-            descriptions.append(parts[1] if len(parts) > 1 else "")
+            desc = parts[1] if len(parts) > 1 else ""
+            m = _LABEL_RE.search(desc) if "label" in desc else None
+            fields.append(None if m is None else m.group(1))
     else:  # common case: headers are bare ids
-        ids, descriptions = headers, None
+        ids, fields = headers, None
+    del headers, joined
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     empty = np.flatnonzero(lengths == 0)
     if len(empty):
         raise InputError(f"{source}: record '{ids[int(empty[0])]}' has an empty sequence")
     _check_unique(ids, source)
-    labels = _parse_labels(descriptions, ids, source) if descriptions else None
-    return SequenceSet(ids, tokens, offsets, labels, source, descriptions)
+    labels = _parse_labels(fields, ids, source) if fields else None
+    return SequenceSet(ids, tokens, offsets, labels, source)
 
 
 def _check_unique(ids: list[str], source: str) -> None:
@@ -667,18 +678,59 @@ def read_sequences(path, fmt: str = "auto", genome=None, width: int | None = Non
         if genome is None:
             raise InputError(f"{source}: BED input needs --genome")
         return read_bed(path, genome, width)
-    data = read_input_bytes(path)
-    if not data.strip():
-        raise InputError(f"{source}: file is empty")
-    if fmt == "auto":
-        fmt = detect_format(path, data[:4096])
-        if fmt == "bed":
-            raise InputError(f"{source}: BED input needs --genome")
-    if fmt == "seq":
-        return parse_deepbind_bytes(data, source)
-    if fmt == "data":
-        return parse_zeng_bytes(data, source)
-    return parse_fasta_bytes(data, source)
+    # Read in chunks (the parsers of the streaming reader) into one token array: the file's bytes
+    # and its per-record header texts never exist whole, which halves the read's peak memory and
+    # keeps each chunk's parse in the processor's cache.
+    return _gather(stream_sequences(path, fmt=fmt), source, _token_capacity(path))
+
+
+def _token_capacity(path) -> int | None:
+    """An upper bound on the tokens of an uncompressed input file (its size), else None."""
+    if str(path) == "-":
+        return None
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"\x1f\x8b":
+                return None
+            return os.fstat(fh.fileno()).st_size
+    except OSError:
+        return None  # the reader reports it
+
+
+def _gather(chunks, source: str, capacity: int | None) -> SequenceSet:
+    """One :class:`SequenceSet` from streamed chunks, checked as a whole (duplicate ids, labels on
+    every record or none, one label width). With ``capacity`` (an upper bound on the tokens) they
+    go straight into one array whose untouched tail is given back; otherwise they are joined."""
+    tokens = np.empty(capacity, dtype=np.uint8) if capacity is not None else None
+    pieces, ids, lengths, labels = [], [], [], []
+    used = 0
+    for seqs in chunks:
+        body = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
+        if tokens is not None and used + len(body) <= capacity:
+            tokens[used : used + len(body)] = body
+        else:
+            pieces.append(body)
+        used += len(body)
+        ids.extend(seqs.ids)
+        lengths.append(seqs.lengths)
+        labels.append(seqs.labels)
+    if tokens is not None and not pieces:
+        tokens.resize(used, refcheck=False)  # in place: the untouched tail pages were never resident
+    else:
+        tokens = np.concatenate(([] if tokens is None else [tokens[: used - sum(len(x) for x in pieces)]]) + pieces)
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(lengths), out=offsets[1:])
+    _check_unique(ids, source)
+    lab = None
+    if any(x is not None for x in labels):
+        if any(x is None for x in labels):
+            first = sum(len(x) for x in lengths[: next(i for i, x in enumerate(labels) if x is None)])
+            raise InputError(f"{source}: record '{ids[first]}' has no label while other records do")
+        widths = {x.shape[1] for x in labels}
+        if len(widths) != 1:
+            raise InputError(f"{source}: records carry label vectors of different widths {sorted(widths)}")
+        lab = np.concatenate(labels)
+    return SequenceSet(ids, tokens, offsets, lab, source)
 
 
 # --------------------------------------------------------------------------------------------
@@ -717,14 +769,19 @@ def read_block(stream: IO[bytes], size: int, source: str) -> bytes:
 def _line_blocks(stream: IO[bytes], size: int, source: str, split: bytes):
     """Blocks of whole records: each ends just before the last ``split`` (``b"\\n"`` for line
     formats, ``b"\\n>"`` for FASTA) in the bytes read so far; the rest carries over. Yields
-    ``(block, first_line)``; a record longer than ``size`` is read whole."""
+    ``(block, first_line)``; a record longer than ``size`` is read whole. The next read is done
+    before a block is cut, so the last block takes everything left and an input that fits in one
+    read is one block (its ids are all checked against each other)."""
     carry = b""
     line = 1
-    while True:
-        data = read_block(stream, size, source)
-        if not data:
-            break
+    data = read_block(stream, size, source)
+    while data:
+        ahead = read_block(stream, size, source)
         buf = carry + data
+        data = ahead
+        if not ahead:
+            carry = buf
+            break
         cut = buf.rfind(split)
         if cut < 0:
             carry = buf
@@ -852,7 +909,9 @@ def format_fasta(seqs: SequenceSet, headers: Sequence[str] | None = None, with_l
     offsets = seqs.offsets - seqs.offsets[0]
     tokens = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
     out = np.empty(len(head_blob) + len(tokens) + 2 * n, dtype=np.uint8)
-    fasta_kernels.render_fasta(head_blob, head_offsets, tokens, offsets, LETTERS, out)
+    # One copy per record with an empty suffix: the writer `deepprune shuffle` uses for its copies.
+    no_suffix = np.zeros(0, dtype=np.uint8)
+    fasta_kernels.render_copies(head_blob, head_offsets, no_suffix, np.zeros(2, np.int64), tokens, offsets, LETTERS, out)
     return out.tobytes()
 
 

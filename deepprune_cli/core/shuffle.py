@@ -22,13 +22,15 @@ never depends on batch size or thread count.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import IO, Iterable
 
 import numpy as np
 
 import numba
 
 from deepprune_cli.core.errors import InputError
-from deepprune_cli.core.sequences import N_TOKEN, SequenceSet
+from deepprune_cli.core.sequences import LETTERS, N_TOKEN, SequenceSet
 
 MAX_K = 6  # (k-1)-mer graphs up to 4**5 vertices; uShuffle-style use rarely needs more
 
@@ -48,8 +50,9 @@ def next_u64(state):
 
 @numba.njit(cache=True, nogil=True)
 def rand_below(state, n):
-    # 53 random bits scaled to [0, n): bias below n / 2**53, far below any test's reach.
-    return np.int64(np.float64(next_u64(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0) * n)
+    # 53 random bits scaled to [0, n): bias below n / 2**53, far below any test's reach. The bits
+    # go through int64 (exact below 2**53): a signed conversion is one instruction, unsigned a branch.
+    return np.int64(np.float64(np.int64(next_u64(state) >> np.uint64(11))) * (1.0 / 9007199254740992.0) * n)
 
 @numba.njit(cache=True, nogil=True)
 def seed_state(state, seed, record, copy):
@@ -60,7 +63,7 @@ def seed_state(state, seed, record, copy):
     next_u64(state)
 
 @numba.njit(cache=True, nogil=True)
-def shuffle_segment(seg, out, k, state, counts, nxt, in_tree, base, ptr, edges):
+def shuffle_segment(seg, out, k, state, counts, nxt, in_tree, ptr, edges):
     """Write a uniform k-let shuffle of ``seg`` (tokens 0..3, shape (L,)) into ``out`` (L,)."""
     L = seg.shape[0]
     if k == 1:
@@ -76,7 +79,9 @@ def shuffle_segment(seg, out, k, state, counts, nxt, in_tree, base, ptr, edges):
         out[:] = seg
         return
     nv = 4**m
-    counts[: nv * 4] = 0
+    mask = nv - 1  # (k-1)-mer codes wrap with a mask: an integer division per letter costs more than the rest
+    for u in range(nv * 4):
+        counts[u] = 0
     v = 0
     for j in range(m):
         v = v * 4 + seg[j]
@@ -84,7 +89,7 @@ def shuffle_segment(seg, out, k, state, counts, nxt, in_tree, base, ptr, edges):
     for i in range(m, L):
         a = seg[i]
         counts[v * 4 + a] += 1
-        v = (v * 4 + a) % nv
+        v = (v * 4 + a) & mask
     end = v
     # 1. Wilson's algorithm: uniform arborescence of last exits, rooted at the end vertex.
     for u in range(nv):
@@ -104,31 +109,31 @@ def shuffle_segment(seg, out, k, state, counts, nxt, in_tree, base, ptr, edges):
                 r -= counts[u * 4 + a]
                 a += 1
             nxt[u] = a
-            u = (u * 4 + a) % nv
+            u = (u * 4 + a) & mask
         u = u0
         while not in_tree[u]:
             in_tree[u] = True
-            u = (u * 4 + nxt[u]) % nv
+            u = (u * 4 + nxt[u]) & mask
     # 2. Per vertex: its out-letters, the non-last ones uniformly permuted, the last exit at the end.
+    # (Values used across stores into ``edges`` are held in locals: the compiler cannot tell the
+    # arrays apart and would reload them after every store.)
     pos = 0
     for u in range(nv):
-        base[u] = pos
+        b0 = pos
+        last = nxt[u]
         ptr[u] = pos
         for a in range(4):
-            c = counts[u * 4 + a]
-            if nxt[u] == a:
-                c -= 1
+            c = counts[u * 4 + a] - (1 if last == a else 0)
             for _ in range(c):
                 edges[pos] = a
                 pos += 1
-        n_free = pos - base[u]
-        for i in range(n_free - 1, 0, -1):
+        for i in range(pos - b0 - 1, 0, -1):
             j = rand_below(state, i + 1)
-            t = edges[base[u] + i]
-            edges[base[u] + i] = edges[base[u] + j]
-            edges[base[u] + j] = t
-        if nxt[u] >= 0:
-            edges[pos] = nxt[u]
+            t = edges[b0 + i]
+            edges[b0 + i] = edges[b0 + j]
+            edges[b0 + j] = t
+        if last >= 0:
+            edges[pos] = last
             pos += 1
     # 3. Walk the trail.
     for j in range(m):
@@ -138,14 +143,16 @@ def shuffle_segment(seg, out, k, state, counts, nxt, in_tree, base, ptr, edges):
         a = edges[ptr[u]]
         ptr[u] += 1
         out[i] = a
-        u = (u * 4 + a) % nv
+        u = (u * 4 + a) & mask
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def shuffle_records(tokens, offsets, k, copies, seed, out, too_short):
+def shuffle_records(tokens, offsets, k, copies, seed, first_record, out, too_short):
     """Shuffle every record of ``tokens`` (concatenated, offsets (n+1,)) ``copies`` times.
 
     ``out`` has shape (copies * total,), record-major: copy c of record r starts at
     ``copies * offsets[r] + c * len(r)``. ``too_short[r]`` is set when record r cannot move.
+    Record r is seeded as record ``first_record + r`` of the whole input, so a stream shuffled
+    chunk by chunk gives the bytes of the whole input shuffled at once.
     """
     n = offsets.shape[0] - 1
     nv = 4 ** max(k - 1, 1)
@@ -159,7 +166,6 @@ def shuffle_records(tokens, offsets, k, copies, seed, out, too_short):
         counts = np.zeros(nv * 4, np.int64)
         nxt = np.empty(nv, np.int64)
         in_tree = np.empty(nv, np.bool_)
-        base = np.empty(nv, np.int64)
         ptr = np.empty(nv, np.int64)
         edges = np.empty(max_len + 1, np.uint8)
         state = np.empty(1, np.uint64)
@@ -172,7 +178,7 @@ def shuffle_records(tokens, offsets, k, copies, seed, out, too_short):
                     n_acgt += 1
             too_short[r] = n_acgt < (2 if k == 1 else k + 2)
             for c in range(copies):
-                seed_state(state, seed, r, c)
+                seed_state(state, seed, first_record + r, c)
                 dst = out[copies * offsets[r] + c * L : copies * offsets[r] + (c + 1) * L]
                 i = 0
                 while i < L:
@@ -183,12 +189,28 @@ def shuffle_records(tokens, offsets, k, copies, seed, out, too_short):
                     j = i
                     while j < L and seq[j] != 4:
                         j += 1
-                    shuffle_segment(seq[i:j], dst[i:j], k, state, counts, nxt, in_tree, base, ptr, edges)
+                    shuffle_segment(seq[i:j], dst[i:j], k, state, counts, nxt, in_tree, ptr, edges)
                     i = j
 
 
+def check_options(k: int, copies: int, seed: int) -> None:
+    """Raise :class:`InputError` for a k, copy count or seed the shuffles cannot take."""
+    if not 1 <= k <= MAX_K:
+        raise InputError(f"-k must be between 1 and {MAX_K}, got {k}")
+    if copies < 1:
+        raise InputError(f"--copies must be at least 1, got {copies}")
+    if seed < 0:
+        raise InputError(f"--seed must be non-negative, got {seed}")
+
+
 def shuffle_tokens(
-    tokens: np.ndarray, offsets: np.ndarray, k: int = 2, copies: int = 1, seed: int = 0, threads: int | None = None
+    tokens: np.ndarray,
+    offsets: np.ndarray,
+    k: int = 2,
+    copies: int = 1,
+    seed: int = 0,
+    threads: int | None = None,
+    first_record: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle concatenated records.
 
@@ -199,17 +221,13 @@ def shuffle_tokens(
         copies: shuffles per record.
         seed: base seed; record ``r``, copy ``c`` is seeded from ``(seed, r, c)``.
         threads: numba threads (default: all cores).
+        first_record: index of the first record in the whole input (streamed chunks).
 
     Returns:
         ``(out, too_short)``: uint8 ``(copies * total,)`` record-major (all copies of record 0,
         then record 1, ...), and bool ``(n,)`` marking records too short to change.
     """
-    if not 1 <= k <= MAX_K:
-        raise InputError(f"-k must be between 1 and {MAX_K}, got {k}")
-    if copies < 1:
-        raise InputError(f"--copies must be at least 1, got {copies}")
-    if seed < 0:
-        raise InputError(f"--seed must be non-negative, got {seed}")
+    check_options(k, copies, seed)
     kernel = shuffle_records
     tokens = np.ascontiguousarray(tokens, dtype=np.uint8)
     offsets = np.ascontiguousarray(offsets - offsets[0], dtype=np.int64)
@@ -218,7 +236,7 @@ def shuffle_tokens(
     previous = numba.get_num_threads()
     numba.set_num_threads(min(threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
     try:
-        kernel(tokens, offsets, k, copies, seed & 0xFFFFFFFFFFFFFFFF, out, too_short)
+        kernel(tokens, offsets, k, copies, seed & 0xFFFFFFFFFFFFFFFF, first_record, out, too_short)
     finally:
         numba.set_num_threads(previous)
     return out, too_short
@@ -244,6 +262,66 @@ def shuffle_set(
     result = SequenceSet(ids, out, offsets, None, f"shuffled {seqs.source}")
     result.too_short = int(too_short.sum())  # type: ignore[attr-defined]
     return result
+
+
+@dataclass
+class ShuffleSummary:
+    """What :func:`write_shuffled` did: input records read, records written, records kept unchanged."""
+
+    records: int = 0
+    written: int = 0
+    too_short: int = 0
+
+
+def write_shuffled(
+    chunks: Iterable[SequenceSet],
+    stream: IO[bytes],
+    k: int = 2,
+    copies: int = 1,
+    seed: int = 0,
+    tag: str = "_shuf",
+    threads: int | None = None,
+) -> ShuffleSummary:
+    """Shuffle a stream of chunks and write the shuffles as FASTA, one chunk at a time.
+
+    Memory holds one chunk and its shuffles, whatever the input size. Record ``r`` of the whole
+    stream is seeded from ``(seed, r, copy)``, so the bytes are those of
+    ``format_fasta(shuffle_set(whole input, ...))`` however the input was cut into chunks.
+
+    Args:
+        chunks: :class:`SequenceSet` chunks in input order (``sequences.stream_sequences``).
+        stream: binary output; gets ``>id<tag>[copy]\nSEQUENCE\n`` per shuffle (labels dropped).
+        k, copies, seed, tag, threads: as :func:`shuffle_set`.
+    """
+    from deepprune_cli.core import fasta_kernels
+
+    check_options(k, copies, seed)
+    suffixes = [tag] if copies == 1 else [f"{tag}{c + 1}" for c in range(copies)]
+    suffix_blob = np.frombuffer("".join(suffixes).encode(), dtype=np.uint8)
+    suffix_offsets = np.zeros(copies + 1, dtype=np.int64)
+    np.cumsum([len(x.encode()) for x in suffixes], out=suffix_offsets[1:])
+    summary = ShuffleSummary()
+    for seqs in chunks:
+        n = len(seqs)
+        if n == 0:
+            continue
+        tokens = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
+        out, too_short = shuffle_tokens(
+            tokens, seqs.offsets, k=k, copies=copies, seed=seed, threads=threads, first_record=summary.records
+        )
+        # Ids back to back, each followed by a separator byte (ids hold no line ends).
+        id_blob = np.frombuffer(("\n".join(seqs.ids) + "\n").encode(), dtype=np.uint8)
+        id_offsets = np.zeros(n + 1, dtype=np.int64)
+        id_offsets[1:] = np.flatnonzero(id_blob == 10) + 1
+        size = copies * (len(id_blob) + 2 * n + len(tokens)) + n * len(suffix_blob)
+        text = np.empty(size, dtype=np.uint8)
+        offsets = seqs.offsets - seqs.offsets[0]
+        fasta_kernels.render_copies(id_blob, id_offsets, suffix_blob, suffix_offsets, out, offsets, LETTERS, text)
+        stream.write(memoryview(text))
+        summary.records += n
+        summary.written += n * copies
+        summary.too_short += int(too_short.sum())
+    return summary
 
 
 def klet_counts(tokens: np.ndarray, k: int) -> dict[bytes, int]:
