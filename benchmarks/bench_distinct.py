@@ -56,6 +56,24 @@ def draw_motifs(m: int, seed: int) -> list[str]:
             return [x.id for x in pick]
 
 
+def _sizing(a) -> list:
+    if a.kernels != "auto":
+        return ["--kernels", a.kernels]
+    return ["--kernels", "auto", "--tolerance", a.tolerance, "--distinct" if a.distinct else "--no-distinct"]
+
+
+def _held(sel: dict) -> str:
+    """'kernels/motifs' of the smallest model that held, when --distinct grouped it."""
+    held = sel.get("held")
+    return "" if held is None else f"{held['kernels']}/{held['motifs']}"
+
+
+def _curve(sel: dict) -> str:
+    """The auto search as 'kernels(+ held / - below)val_auroc', '*' marking the one-per-motif round."""
+    return " ".join(f"{c['kernels']}{'*' if c.get('one_per_motif') else ''}{'+' if c['holds'] else '-'}"
+                    f"{c['val_auroc']:.3f}" for c in sel.get("curve", [])[1:])
+
+
 def _cli(*args) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "deepprune_cli", *map(str, args)], capture_output=True, text=True)
     if proc.returncode:
@@ -74,7 +92,7 @@ def run_one(task: tuple) -> dict:
         tmp = Path(tmp)
         _cli("simulate", "--motifs", "jaspar:" + ",".join(ids), "--n", a.n, "--length", a.length,
              "-o", tmp / "sim", "--seed", seed)  # fmt: skip
-        sizing = ["--kernels", "auto", "--tolerance", a.tolerance] if a.kernels == "auto" else ["--kernels", a.kernels]
+        sizing = _sizing(a)
         _cli("prune", tmp / "sim" / "train.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
              "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
         record = json.loads((tmp / "prune" / "prune.json").read_text())
@@ -98,8 +116,8 @@ def run_one(task: tuple) -> dict:
             hits = [[learned[i].id for i in range(len(learned)) if p[i, t] < P_RECOVERED] for t in range(len(truth))]
             per_truth = [len(h) for h in hits]
             groups_per_truth = [len({group_of[k] for k in h}) for h in hits]
-    curve = " ".join(f"{c['kernels']}{'+' if c['holds'] else '-'}" for c in sel["curve"][1:])
-    return dict(m=m, seed=seed, motifs=",".join(ids), auto_kernels=sel["kernels"], auto_ok=sel["kernels"] == m,
+    curve = _curve(sel)
+    return dict(m=m, seed=seed, motifs=",".join(ids), held=_held(sel), auto_kernels=sel["kernels"], auto_ok=sel["kernels"] == m,
                 within_one=abs(sel["kernels"] - m) <= 1, motifs_written=len(learned), distinct=n_groups,
                 distinct_ok=n_groups == m, kernels_per_truth=",".join(map(str, per_truth)),
                 each_once=all(c == 1 for c in per_truth), groups_per_truth=",".join(map(str, groups_per_truth)),
@@ -122,7 +140,7 @@ def run_encode(task: tuple) -> dict:
         pos = read_sequences(ac)
         pos = pos.subset(np.arange(min(len(pos), a.max_peaks)))  # the files are ordered by peak rank
         (tmp / "top.fa").write_text("".join(f">p{i}\n{pos.text(i)}\n" for i in range(len(pos))))
-        sizing = ["--kernels", "auto", "--tolerance", a.tolerance] if a.kernels == "auto" else ["--kernels", a.kernels]
+        sizing = _sizing(a)
         _cli("prune", tmp / "top.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline",
              "--epochs", a.epochs, "--patience", a.patience, "--threads", a.threads, "--seed", seed, "--test", b,
              "-o", tmp / "prune", "-q")  # fmt: skip
@@ -141,7 +159,9 @@ def run_encode(task: tuple) -> dict:
     for g in sorted(groups, key=int):
         rep = next(r for r in groups[g] if r["representative"] == "yes")
         names.append(f"{rep['best_match_name'] or rep['consensus']}x{len(groups[g])}")
-    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, kernels=sel["kernels"],
+    curve = _curve(sel)
+    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, held=_held(sel),
+                kernels=sel["kernels"], curve=curve,
                 motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
                 seconds=time.perf_counter() - t0)  # fmt: skip
 
@@ -159,7 +179,8 @@ def encode_main(a) -> None:
     with mp.get_context("spawn").Pool(a.jobs) as pool:
         for row in pool.imap(run_encode, tasks):
             rows.append(row)
-            print(f"{row['experiment']} seed {row['seed']} ({row['criterion']}): {row['kernels']} kernels, "
+            print(f"{row['experiment']} seed {row['seed']} ({row['criterion']}): {row['kernels']} kernels "
+                  f"({row['curve']}), "
                   f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f} "
                   f"({row['seconds']:.0f} s)", flush=True)
     write_rows(a.out, rows)
@@ -184,6 +205,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--patience", type=int, default=15)
     ap.add_argument("--tolerance", type=float, default=0.01)
+    ap.add_argument("--distinct", action=argparse.BooleanOptionalAction, default=True,
+                    help="--kernels auto: one kernel per distinct motif at the end (prune's default)")
     ap.add_argument("--kernels", default="auto", help="'auto' (the bar) or a fixed final count, to compare criteria")
     ap.add_argument("--encode", default=None, metavar="TF,TF",
                     help="instead of simulations: these ENCODE experiments (name prefixes in ../shared/data/encode), "

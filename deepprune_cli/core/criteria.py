@@ -269,7 +269,7 @@ def _refit_losses(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_size: int = 2048,
-                          refit: bool = False) -> Selection:
+                          refit: bool = False, groups: np.ndarray | None = None) -> Selection:
     """Keep ``keep`` kernels by greedy backward elimination on the training loss.
 
     While more than ``keep`` kernels remain, remove the ``r`` whose removal (feature replaced by its
@@ -286,6 +286,11 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
     ``refit`` (criterion ``loss-refit``): while at most :data:`REFIT_MAX_KERNELS` kernels are
     alive, judge each removal after refitting the read-out (see the module docstring), and return
     the read-out refit on the kept kernels in :attr:`Selection.readout`.
+
+    ``groups`` (int64 ``(K,)``, e.g. :func:`~deepprune_cli.core.grouping.kernel_groups`): keep one
+    kernel per motif. Only a kernel without a motif (label <= 0) or one whose motif another alive
+    kernel still carries may be removed, one at a time, so the cheapest copy of each motif goes and
+    its most useful copy stays; ``keep`` must be the number of distinct labels > 0.
     """
     device = data.tokens.device
     _positive_mask(data)
@@ -321,13 +326,27 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
         base = F.binary_cross_entropy_with_logits(head.rest(pre), labels).double()
         return (_candidate_losses(head, pre, deviation, torch.tensor(cands, device=device), labels) - base).cpu().numpy()
 
+    if groups is not None:
+        groups = np.asarray(groups, dtype=np.int64)
+        if groups.shape != (K,) or len(set(groups[groups > 0].tolist())) != keep:
+            raise ValueError(f"groups must label each of the {K} kernels and hold {keep} motifs (labels > 0)")
+
+    def removable(cands: list[int]) -> list[int]:
+        if groups is None:
+            return cands
+        alive_per = np.bincount(groups[cands].clip(min=0), minlength=groups.max() + 1)
+        return [j for j in cands if groups[j] <= 0 or alive_per[groups[j]] > 1]
+
     with torch.inference_mode():
         while len(alive) > keep:
-            cost = costs(alive)
-            r = 1 if len(alive) <= 64 else min(len(alive) - keep, len(alive) // 16)
+            cands = removable(alive)
+            cost = costs(alive)  # judged with every alive kernel (a refit needs them all), then restricted
+            if groups is not None:
+                cost = cost[[alive.index(j) for j in cands]]
+            r = 1 if (len(alive) <= 64 or groups is not None) else min(len(alive) - keep, len(alive) // 16)
             # Cheapest first; among equal costs the higher index goes first (the lower one stays).
-            order = np.lexsort((-np.asarray(alive), cost))[:r]
-            gone = [alive[i] for i in order]
+            order = np.lexsort((-np.asarray(cands), cost))[:r]
+            gone = [cands[i] for i in order]
             statistic[gone] = cost[order]
             current[:, gone] = mean32[gone]
             alive = [j for j in alive if j not in set(gone)]
@@ -343,15 +362,40 @@ def select_half(model: MotifCNN, data: DeviceData, criterion: str, batch_size: i
     return select_count(model, data, criterion, max(1, model.n_kernels // 2), batch_size)
 
 
-def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, batch_size: int = 2048) -> Selection:
+def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, batch_size: int = 2048,
+                 groups: np.ndarray | None = None) -> Selection:
     """Choice of ``keep`` kernels (1 <= keep <= K) by ``criterion``: the halving rounds use
-    ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings."""
+    ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings, and with
+    ``groups`` (int64 ``(K,)`` motif labels, 0 = no motif) for one kernel per motif."""
     if not 1 <= keep <= model.n_kernels:
         raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
+    if groups is not None:
+        return select_one_per_group(model, data, criterion, groups, batch_size)
     if criterion in ("loss", "loss-refit"):
         return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit")
     stat = kernel_statistic(model, data, criterion, batch_size)
     return Selection(keep_top(stat, keep), stat)
+
+
+def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, groups: np.ndarray,
+                         batch_size: int = 2048) -> Selection:
+    """Keep one kernel per motif: ``groups`` int64 ``(K,)`` labels each physical kernel with its
+    motif (> 0) or none (<= 0); one kernel per distinct label > 0 stays.
+
+    With ``loss``/``loss-refit`` copies are eliminated by training loss (see
+    :func:`greedy_loss_selection`); with a per-kernel criterion each motif keeps its kernel with the
+    largest statistic. Kernels without a motif go in both cases.
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    labels = sorted(set(groups[groups > 0].tolist()))
+    if not labels:
+        raise ValueError("no kernel carries a motif")
+    if criterion in ("loss", "loss-refit"):
+        return greedy_loss_selection(model, data, len(labels), batch_size, refit=criterion == "loss-refit",
+                                     groups=groups)
+    stat = kernel_statistic(model, data, criterion, batch_size)
+    keep = [int(keep_top(np.where(groups == g, stat, -np.inf), 1)[0]) for g in labels]
+    return Selection(np.asarray(sorted(keep), dtype=np.int64), stat)
 
 
 def fold_removed_means(parent: MotifCNN, pruned: MotifCNN, selection: Selection) -> None:
