@@ -117,7 +117,9 @@ def run_one(task: tuple) -> dict:
             per_truth = [len(h) for h in hits]
             groups_per_truth = [len({group_of[k] for k in h}) for h in hits]
     curve = _curve(sel)
-    return dict(m=m, seed=seed, motifs=",".join(ids), held=_held(sel), auto_kernels=sel["kernels"], auto_ok=sel["kernels"] == m,
+    n_motifs = sel.get("motifs", sel["kernels"])  # --distinct's answer; the kernel count without it
+    return dict(m=m, seed=seed, motifs=",".join(ids), held=_held(sel), auto_motifs=n_motifs,
+                auto_motifs_ok=n_motifs == m, auto_kernels=sel["kernels"], auto_ok=sel["kernels"] == m,
                 within_one=abs(sel["kernels"] - m) <= 1, motifs_written=len(learned), distinct=n_groups,
                 distinct_ok=n_groups == m, kernels_per_truth=",".join(map(str, per_truth)),
                 each_once=all(c == 1 for c in per_truth), groups_per_truth=",".join(map(str, groups_per_truth)),
@@ -161,7 +163,7 @@ def run_encode(task: tuple) -> dict:
         names.append(f"{rep['best_match_name'] or rep['consensus']}x{len(groups[g])}")
     curve = _curve(sel)
     return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, held=_held(sel),
-                kernels=sel["kernels"], curve=curve,
+                motifs=sel.get("motifs", ""), kernels=sel["kernels"], curve=curve,
                 motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
                 seconds=time.perf_counter() - t0)  # fmt: skip
 
@@ -184,6 +186,19 @@ def encode_main(a) -> None:
                   f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f} "
                   f"({row['seconds']:.0f} s)", flush=True)
     write_rows(a.out, rows)
+    import statistics
+
+    clean = sum(r["distinct"] == r["motifs_written"] for r in rows)
+    print(f"\nno two reported final motifs the same motif (logos groups) in {clean}/{len(rows)} runs; "
+          f"median test AUROC {statistics.median(r['test_auroc'] for r in rows):.4f}")
+    ref = Path(a.reference)
+    if ref.exists():  # today's 256 -> 4 deepprune test AUROC of the same experiments
+        with open(ref) as fh:
+            today = {r["experiment"].split("_")[0]: float(r["deepprune"]) for r in csv.DictReader(fh, delimiter="\t")}
+        both = [(r["test_auroc"], today[r["experiment"]]) for r in rows if r["experiment"] in today]
+        if both:
+            print(f"  vs {ref.name} (256 -> 4, deepprune) on the same {len(both)}: median "
+                  f"{statistics.median(x for x, _ in both):.4f} vs {statistics.median(y for _, y in both):.4f}")
     print(f"wrote {a.out}")
 
 
@@ -212,6 +227,8 @@ def main() -> None:
                     help="instead of simulations: these ENCODE experiments (name prefixes in ../shared/data/encode), "
                     "top --max-peaks peaks, test on _B; distinct motifs of the final model and its test AUROC")
     ap.add_argument("--max-peaks", type=int, default=3000)
+    ap.add_argument("--reference", default=str(HERE / "results" / "prune_encode_loss_top3000.tsv"),
+                    help="--encode: today's 4-kernel test AUROC per experiment (column deepprune), to compare with")
     ap.add_argument("--criterion", default="loss")
     ap.add_argument("--n", type=int, default=6000, help="sequences per dataset (half test)")
     ap.add_argument("--length", type=int, default=101)
@@ -227,24 +244,29 @@ def main() -> None:
     with mp.get_context("spawn").Pool(a.jobs) as pool:
         for row in pool.imap(run_one, tasks):
             rows.append(row)
-            print(f"m={row['m']} seed {row['seed']}: auto {row['auto_kernels']} ({row['curve']}), "
+            print(f"m={row['m']} seed {row['seed']}: auto {row['auto_motifs']} motifs, {row['auto_kernels']} kernels "
+                  f"({row['curve']}), "
                   f"kernels per true motif {row['kernels_per_truth']}, {row['distinct']} distinct "
                   f"(groups per true motif {row['groups_per_truth']}), "
                   f"test AUROC {row['test_auroc']:.4f} ({row['seconds']:.0f} s)", flush=True)
     write_rows(a.out, rows)
     n = len(rows)
     ok = sum(r["auto_ok"] for r in rows)
+    mok = sum(r["auto_motifs_ok"] for r in rows)
+    mnear = sum(abs(r["auto_motifs"] - r["m"]) <= 1 for r in rows)
     near = sum(r["within_one"] for r in rows)
     once = sum(r["each_once"] for r in rows)
     dist = sum(r["distinct_ok"] for r in rows)
     gonce = sum(r["each_group_once"] for r in rows)
-    print(f"\nauto kernel count = m in {ok}/{n} runs ({ok / n:.0%}; bar 80 %), within 1 in {near}/{n}; "
+    print(f"\nauto motif count (prune.json selection.motifs) = m in {mok}/{n} runs ({mok / n:.0%}; bar 80 %), "
+          f"within 1 in {mnear}/{n}")
+    print(f"auto kernel count = m in {ok}/{n} runs ({ok / n:.0%}; bar 80 %), within 1 in {near}/{n}; "
           f"distinct motifs (logos groups) of the auto model = m in {dist}/{n} ({dist / n:.0%})\n"
           f"every true motif recovered by exactly one kernel in {once}/{n} runs ({once / n:.0%}), "
           f"by exactly one distinct motif (group) in {gonce}/{n} ({gonce / n:.0%})")
     for m in sorted({r["m"] for r in rows}):
         rs = [r for r in rows if r["m"] == m]
-        print(f"  m={m}: auto {[r['auto_kernels'] for r in rs]}, distinct {[r['distinct'] for r in rs]}, "
+        print(f"  m={m}: motifs {[r['auto_motifs'] for r in rs]}, kernels {[r['auto_kernels'] for r in rs]}, distinct {[r['distinct'] for r in rs]}, "
               f"exactly once {sum(r['each_once'] for r in rs)}/{len(rs)} (groups {sum(r['each_group_once'] for r in rs)}), "
               f"recovered {sum(r['recovered'] for r in rs)}/{m * len(rs)}")
     print(f"{4 * 2**a.rounds} start kernels, {n} runs in {time.perf_counter() - t0:.0f} s; wrote {a.out}")

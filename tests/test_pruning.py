@@ -267,6 +267,7 @@ def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     labels_now, _ = kernel_groups(held_model, train.tokens[pos].numpy())
     assert held["groups"] == labels_now.tolist() and held["kernels"] == held_model.n_kernels
     assert held["motifs"] == len(set(labels_now[labels_now > 0].tolist()))
+    assert sel["motifs"] == held["motifs"]
     final = load_model(out / "final").model
     # with this seed the smallest model that held has 4 kernels, two copies of each motif
     assert (held["kernels"], held["motifs"]) == (4, 2)

@@ -261,3 +261,10 @@ def _auto_curve(con, sel):
                   f"holds {held['motifs']} distinct motif{'s' if held['motifs'] != 1 else ''}")
     n = sel["kernels"]
     con.print(f"[bold]auto: {n} kernel{'s' if n != 1 else ''}[/] (round {sel['round']}; final/ is that model)")
+    if held is not None:
+        m = sel["motifs"]
+        if m == 0:
+            con.print("auto: no kernel of that model gives a motif (too few sites or near-uniform, as in logos)")
+        else:
+            note = "" if m == n else f" ({n} kernels kept: one kernel per motif lost more than {sel['merge_slack']:g}×tolerance)"
+            con.print(f"[bold]auto: {m} distinct motif{'s' if m != 1 else ''}[/]{note}")

@@ -17,8 +17,10 @@ last count that held and the first that did not (:meth:`PruneRun._auto_rounds`).
 model that held often spends two kernels on one motif (a shifted or reverse-complement copy adds a
 little AUROC); with ``distinct`` (the default) its kernels are then grouped by motif as ``logos``
 groups them (:func:`~deepprune_cli.core.grouping.kernel_groups`) and one more round keeps one
-kernel per motif, so the count is the number of distinct motifs the data need. ``final/`` is that
-model (without ``distinct``: the smallest model that held) and ``prune.json`` records the curve.
+kernel per motif; the number of distinct motifs is the answer (``selection.motifs``). ``final/`` is
+the one-per-motif model unless its val AUROC falls more than :data:`MERGE_SLACK` tolerances below
+the big model's (then, and without ``distinct``, the smallest model that held) and ``prune.json``
+records the curve.
 
 Round 0 is the trained big model (variant ``initial``). Pruned kernels are removed physically
 (:func:`models.select_kernels` builds a smaller model), so later rounds are cheaper; saved models
@@ -505,6 +507,7 @@ class PruneRun:
         sel = self.selection
         sel["held"] = {"kernels": held.n_kernels, "round": held_round, "motifs": n_motifs,
                        "groups": labels.tolist()}
+        sel["motifs"] = n_motifs  # the answer: distinct motifs, whichever model ends up final
         sel["rule"] += ("; then one kernel per distinct motif (logos' grouping) of that model, kept if its val AUROC "
                         ">= reference - merge_slack x tolerance")
         sel["merge_slack"] = MERGE_SLACK
