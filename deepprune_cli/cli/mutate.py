@@ -60,9 +60,10 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
         raise InputError(f"--png {png_dir}: exists and is not a directory")
     lock_outputs(output, png_dir)  # held to the end: another run at them is refused at once (before importing torch)
 
-    from deepprune_cli.cli.records import RecordProgress, peek_first
+    from deepprune_cli.cli.progress import RecordProgress
+    from deepprune_cli.cli.records import peek_first
     from deepprune_cli.core import mutate, store, training
-    from deepprune_cli.core.atomic import atomic_group, atomic_output, output_directory
+    from deepprune_cli.core.atomic import atomic_output
 
     dev = training.resolve_device(device)
     training.set_threads(threads)
@@ -98,29 +99,11 @@ def command(model_path, input_path, output, ids, png_dir, output_index, vcf_path
     from deepprune_cli.core.inference import check_input
 
     check_input(model, first)
-    found: set[str] = set()
-    maps = []
-    # the table and the figures appear together, or none of them (e.g. a full disk in a figure)
-    with atomic_group():
-        with progress, atomic_output(output, "w") as fh:
-            fh.write(mutate.map_header(n_out))
-            for m in mutate.mutation_maps(model, chunks, wanted, device=dev, batch_size=batch_size):
-                fh.write(mutate.format_map(m))
-                found.add(m.id)
-                if png_dir is not None:
-                    maps.append(m)
-                progress.update(len(found))
-            if wanted is not None and wanted - found:
-                missing = sorted(wanted - found)
-                raise InputError(f"{input_path}: no record named {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
-        if png_dir is not None:
-            from deepprune_cli.core import plots
-
-            out_dir = output_directory(png_dir)
-            for m in maps:
-                name = plots._SAFE.sub("_", m.id) + ".png"
-                plots.plot_mutation_map(m.tokens, m.delta[:, :, output_index], out_dir / name,
-                                        title=f"{m.id}  logit {m.ref[output_index]:.3g}")  # fmt: skip
+    with progress:
+        found = mutate.write_mutation_maps(
+            model, chunks, output, wanted=wanted, png_dir=png_dir, output_index=output_index, device=dev,
+            batch_size=batch_size, progress=progress.update, source=str(input_path),
+        )  # fmt: skip
     if not quiet:
         con.print(f"mapped {len(found):,} records" + ("" if output == "-" else f" -> {output}")
                   + ("" if png_dir is None else f", figures in {png_dir}/"), soft_wrap=True)  # fmt: skip

@@ -38,7 +38,8 @@ def command(model_path, input_path, output, kernels, batch_size, fmt, genome, wi
       deepprune predict model/ peaks.narrowPeak --genome hg38.fa --width 101 -o scores.tsv
     """
     lock_outputs(output)  # held to the end: another run at it is refused at once (before importing torch)
-    from deepprune_cli.cli.records import RecordProgress, peek_first
+    from deepprune_cli.cli.progress import RecordProgress
+    from deepprune_cli.cli.records import peek_first
     from deepprune_cli.core import inference, store, training
     from deepprune_cli.core.atomic import atomic_output
     from deepprune_cli.core.sequences import stream_sequences

@@ -13,7 +13,7 @@ from deepprune_cli.cli.common import (
     read_input,
     seed_option,
 )
-
+from deepprune_cli.cli.progress import StageStatus
 from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 
 
@@ -156,7 +156,7 @@ def command(
 
     con = console()
     show = not quiet
-    progress = _Progress(con, enabled=show)
+    progress = StageStatus(con, enabled=show)
     if show:
         goal = (f"auto kernels (val AUROC within {opts.tolerance:g} of the start model's)" if auto
                 else f"{opts.kernels} kernels in {opts.rounds} rounds")
@@ -190,43 +190,6 @@ def command(
         from dataclasses import asdict
 
         sys.stdout.write(json.dumps([asdict(r) for r in results], indent=2) + "\n")
-
-
-class _Progress:
-    """A rich status line on stderr: current stage and epoch."""
-
-    def __init__(self, con, enabled=True):
-        self.con = con
-        self.enabled = enabled
-        self.status = None
-
-    def __enter__(self):
-        if self.enabled:
-            self.status = self.con.status("starting")
-            self.status.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.status is not None:
-            self.status.__exit__(*exc)
-
-    def __call__(self, event, info):
-        if not self.enabled:
-            return
-        if event == "fit":
-            self.status.update(f"{info['stage']}: {info['kernels']} kernels, lr {info['lr']:.2e}")
-        elif event == "epoch":
-            self.status.update(
-                f"{info['stage']}: epoch {info['epoch']}  loss {info['train_loss']:.4f}  "
-                f"val loss {info['val_loss']:.4f}  val AUROC {info['val_auroc']:.4f}"
-            )
-        elif event in ("stage", "resumed"):
-            test = "" if info["test_auroc"] is None else f", test AUROC {info['test_auroc']:.4f}"
-            done = "resumed" if event == "resumed" else f"{info['epochs']} epochs, {info['seconds']:.1f} s"
-            self.con.print(
-                f"  round {info['round']} {info['variant']:<9} {info['kernels']:>5} kernels: "
-                f"val AUROC {info['val_auroc']:.4f}{test} ({done})"
-            )
 
 
 def _table(con, results, with_test):

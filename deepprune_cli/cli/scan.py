@@ -49,7 +49,8 @@ def command(model_path, input_path, output, pvalue, min_activation, background, 
       deepprune scan model/ chr21.fa.gz --min-activation 2 --names logos/matches.tsv -o - | bedtools merge
     """
     lock_outputs(output)  # held to the end: another run at it is refused at once (before importing torch)
-    from deepprune_cli.cli.records import RecordProgress, peek_first
+    from deepprune_cli.cli.progress import RecordProgress
+    from deepprune_cli.cli.records import peek_first
     from deepprune_cli.core import scan, store, training
     from deepprune_cli.core.atomic import atomic_output
     from deepprune_cli.core.sequences import detect_format, stream_sequences

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from deepprune_cli.cli.common import console, device_options, input_format_options, lock_outputs, read_input, seed_option
+from deepprune_cli.cli.progress import SeedProgress
 
 ARCH_HELP = (
     "deepbind (default: conv, ReLU, global max, kernel mask, one dense output); Zeng et al. 2016: "
@@ -163,7 +164,7 @@ def command(
             f"arch {spec.name} ({spec.n_kernels} kernels x {spec.kernel_length} bp, "
             f"{'both strands' if spec.both_strands else 'one strand'}), device {dev.type}"
         )
-    progress = _Progress(con, run_seeds, opts.max_epochs, enabled=show)
+    progress = SeedProgress(con, run_seeds, opts.max_epochs, enabled=show)
     with progress:
         trained = fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update)
     write_trained(out, trained, data_info, per_seed=seed_list is not None)
@@ -217,47 +218,3 @@ def _report(con, out, summaries, multi, stats) -> None:
     table.add_row(*row)
     con.print(table)
     con.print(f"wrote {out}/seed*/ and {out}/summary.tsv")
-
-
-class _Progress:
-    """One rich progress bar per seed on stderr: epoch, train loss, val loss, val AUROC."""
-
-    def __init__(self, con, seeds, max_epochs, enabled=True):
-        self.enabled = enabled
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=con,
-            transient=False,
-        )
-        self.tasks = [
-            self.progress.add_task(f"seed {s} epoch", total=max_epochs, info="", start=True) for s in seeds
-        ]
-
-    def __enter__(self):
-        if self.enabled:
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            for t in self.tasks:  # early stopping ends bars before their maximum
-                task = self.progress.tasks[t]
-                self.progress.update(t, total=task.completed or 1)
-            self.progress.__exit__(*exc)
-
-    def update(self, i, row):
-        if not self.enabled:
-            return
-        info = (
-            f"loss {row['train_loss']:.4f}  val {row['val_loss']:.4f}  AUROC {row['val_auroc']:.4f}"
-            f"  best epoch {row['best_epoch']}"
-        )
-        self.progress.update(self.tasks[i], completed=row["epoch"], info=info)

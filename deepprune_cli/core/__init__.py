@@ -27,6 +27,7 @@ criteria      which kernels to keep when pruning (``loss``, ``weight``, ``score`
 pruning       the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv``
 interpret     first-layer kernels -> position probability matrices
 grouping      which kernel motifs are the same motif (up to shift and strand)
+kernel_motifs a model's kernels -> motifs, grouped and matched, in one call (``deepprune logos``)
 compare       Tomtom-style motif comparison (p/E/q-values) and recovery of true motifs
 metrics       AUROC / AUPRC per output
 evaluation    models on labelled data, records, paired comparisons across data sets (Wilcoxon)
@@ -71,6 +72,7 @@ _EXPORTS = {
     "pruning": ("PruneOptions", "PruneRun", "StageResult", "read_summary"),
     "interpret": ("KernelMotif", "kernel_ppms", "first_layer_filters"),
     "grouping": ("Grouping", "group_motifs", "kernel_groups"),
+    "kernel_motifs": ("MotifOptions", "ModelMotifs", "extract_motifs"),
     "compare": ("Comparison", "Match", "compare_motifs", "match_truth", "load_target_database"),
     "metrics": ("auroc", "auprc"),
     "evaluation": ("cross_jobs", "read_pairs", "evaluate_pairs", "paired_comparison", "auroc_series"),

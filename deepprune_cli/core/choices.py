@@ -3,7 +3,8 @@
 The command line offers these in ``--help`` and in its option checks, which must not load numpy
 or torch (``deepprune --help`` stays instant), so they live here, away from the modules that use
 them: :mod:`~deepprune_cli.core.sequences` (formats), :mod:`~deepprune_cli.core.criteria`
-(pruning criteria) and :mod:`~deepprune_cli.core.interpret` (what a site threshold is relative to).
+(pruning criteria), :mod:`~deepprune_cli.core.interpret` (what a site threshold is relative to) and
+:mod:`~deepprune_cli.core.kernel_motifs` (motif order, site sources, significance measures).
 """
 
 from __future__ import annotations
@@ -19,3 +20,11 @@ DEFAULT_CRITERION = CRITERIA[0]
 #: sequences (Koo & Eddy 2019; the default) or its maximum possible activation (DeepBind supplement)
 SITE_REFERENCES = ("observed", "possible")
 DEFAULT_SITE_REFERENCE = SITE_REFERENCES[0]
+
+#: how ``logos`` orders motifs: |dense weight| (the pruning statistic; default), activation
+#: difference between positives and negatives, or kernel number (:mod:`~deepprune_cli.core.kernel_motifs`)
+MOTIF_ORDERS = ("weight", "score", "kernel")
+#: which sequences of a labelled set give a kernel its sites (default: the positives)
+SITE_SOURCES = ("positives", "all")
+#: significance measures a motif match or recovery threshold applies to
+SIGNIFICANCE = ("q", "E", "p")

@@ -151,23 +151,16 @@ def keep_top(statistic: np.ndarray, keep: int) -> np.ndarray:
 
 
 class _Head:
-    """The layers after the pooled first layer, split at the first linear map.
-
-    ``first``: the linear layer reading the K kernel features (the output layer for ``deepbind``);
-    ``rest(pre)``: everything after it, (n, H) pre-activations -> (n, C) logits. Float32 copies in
+    """The layers after the pooled first layer, split at the first linear map
+    (:meth:`MotifCNN.readout`): ``first`` reads the K kernel features (the output layer for
+    ``deepbind``); ``rest(pre)`` maps (n, H) pre-activations to (n, C) logits. Float32 copies in
     eval mode, so the model itself is untouched.
     """
 
     def __init__(self, model: MotifCNN, device: torch.device):
         if not model.spec.kernel_strands:
             raise InputError(f"the loss criterion needs a first layer with global max pooling ({model.spec.name})")
-        layers = copy.deepcopy(nn.ModuleList([model.dense, model.out])).to(device).float().eval()
-        dense, out = layers[0], layers[1]
-        if len(dense):
-            self.first = dense[0][0]
-            self.rest = nn.Sequential(*list(dense[0])[1:], *list(dense)[1:], out)
-        else:
-            self.first, self.rest = out, nn.Identity()
+        self.first, self.rest = copy.deepcopy(nn.ModuleList(model.readout())).to(device).float().eval()
         self.weight = self.first.weight.detach()  # (H, K)
         self.bias = self.first.bias.detach()  # (H,)
 

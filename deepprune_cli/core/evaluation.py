@@ -34,8 +34,6 @@ COMPARE_COLUMNS = ("kernels", "round", "n_datasets", "median_a", "median_b", "me
 
 def model_entries(path: str) -> list[dict]:
     """A model directory -> one entry; a prune directory -> one per stage in its summary.tsv."""
-
-
     p = Path(path)
     if store.is_model_dir(p):
         return [{"model": str(p)}]
@@ -56,8 +54,6 @@ def model_entries(path: str) -> list[dict]:
 
 def cross_jobs(paths) -> list[dict]:
     """Positional arguments -> every model (directories) on every data set (files)."""
-
-
     models, data = [], []
     for path in paths:
         p = Path(path)
@@ -79,8 +75,6 @@ def read_pairs(path) -> list[dict]:
 
     Relative paths are taken relative to the table's directory.
     """
-
-
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
@@ -133,7 +127,6 @@ def evaluate_pairs(jobs, fmt="auto", genome=None, width=None, device="cpu", batc
     prediction, so bad inputs fail fast. A record holds the job plus ``arch``, ``kernels``
     (active kernels), per-class ``n_pos``/``n_neg``/``auroc``/``auprc`` lists and their means.
     """
-
     models, data = {}, {}
     for job in jobs:
         if job["model"] not in models:
@@ -181,7 +174,6 @@ def evaluate_pairs(jobs, fmt="auto", genome=None, width=None, device="cpu", batc
 
 def format_number(v) -> str:
     """A metric for a table: six decimals, ``nan`` for a missing value."""
-
     return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.6f}"
 
 
@@ -216,39 +208,47 @@ def json_record(r: dict) -> dict:
 # paired comparison across data sets
 
 
-def paired_comparison(records, a: str, b: str) -> list[dict]:
+def paired_comparison(records, a: str, b: str, *, key: str = "auroc", strict: bool = True) -> list[dict]:
     """Variant ``b`` against ``a`` on the same data sets, per kernel count (and round).
 
-    Pairs are records of one ``dataset`` with the same ``kernels`` (and ``round`` when both have
-    one). For each kernel count: the number of data sets, medians, how often ``b`` is better, and
-    the one-sided Wilcoxon signed-rank p-value for ``b > a`` (scipy; ``nan`` with fewer than 2
-    data sets or all differences zero), the test Luo et al. (2019) used.
+    Pairs are records of one ``dataset`` with the same ``kernels`` (the first record of each
+    variant counts). For each kernel count, most kernels first: the number of data sets, medians,
+    how often ``b`` is better, and the one-sided Wilcoxon signed-rank p-value for ``b > a``
+    (scipy; ``None`` with fewer than 2 data sets or all differences zero), the test Luo et al.
+    (2019) used.
+
+    Args:
+        records: dicts with ``dataset``, ``variant``, ``kernels``, optionally ``round``, and
+            ``key``; a record whose ``key`` is NaN (e.g. a test set with one class) is left out.
+        a, b: the variants compared (e.g. ``baseline``, ``deepprune``).
+        key: the value compared: ``auroc`` (evaluation records) or e.g. ``test_auroc`` (the
+            workflow's summary rows).
+        strict: raise :class:`InputError` when a variant has no records or no data set has
+            both; with ``False`` return ``[]`` instead.
     """
-
-
-
     variants = {r["variant"] for r in records}
-    for v in (a, b):
-        if v not in variants:
-            raise InputError(f"--compare: no results for variant '{v}' (have: {', '.join(sorted(variants))})")
+    missing = [v for v in (a, b) if v not in variants]
+    if missing:
+        if not strict:
+            return []
+        raise InputError(f"--compare: no results for variant '{missing[0]}' (have: {', '.join(sorted(variants))})")
     by_key: dict = {}
     for r in records:
-        if r["variant"] not in (a, b):
-            continue
-        by_key.setdefault((r["kernels"], r["dataset"]), {}).setdefault(r["variant"], r)
+        if r["variant"] in (a, b) and not math.isnan(float(r[key])):
+            by_key.setdefault((r["kernels"], r["dataset"]), {}).setdefault(r["variant"], r)
     groups: dict = {}
     for (kernels, dataset), pair in by_key.items():
         if a in pair and b in pair:
             groups.setdefault(kernels, []).append((dataset, pair[a], pair[b]))
-    if not groups:
+    if not groups and strict:
         raise InputError(f"--compare: no data set has both '{a}' and '{b}' at the same kernel count")
     out = []
     for kernels in sorted(groups, reverse=True):
         trios = sorted(groups[kernels], key=lambda t: t[0])
-        xa = [t[1]["auroc"] for t in trios]
-        xb = [t[2]["auroc"] for t in trios]
+        xa = [float(t[1][key]) for t in trios]
+        xb = [float(t[2][key]) for t in trios]
         diffs = [y - x for x, y in zip(xa, xb)]
-        p = float("nan")
+        p = None
         if len(diffs) >= 2 and any(d != 0 for d in diffs):
             p = float(wilcoxon(xb, xa, alternative="greater").pvalue)
         rounds = {t[2].get("round") for t in trios}
@@ -266,7 +266,7 @@ def paired_comparison(records, a: str, b: str) -> list[dict]:
                 "median_b": _median(xb),
                 "median_diff": _median(diffs),
                 "b_wins": sum(d > 0 for d in diffs),
-                "p_value": None if math.isnan(p) else p,
+                "p_value": p,
             }
         )
     return out
@@ -296,20 +296,29 @@ def format_comparison(comparison) -> str:
 # figures
 
 
+#: variants pruned from the round-0 (``initial``) model: their lines start at its point
+PRUNED_VARIANTS = ("deepprune", "inter", "lottery")
+
+
 def auroc_series(records, metric: str = "auroc") -> dict[str, list[tuple[int, float]]]:
     """Variant -> ``[(kernels, mean metric over data sets), ...]``: the paper's Figure 2 lines.
 
-    Every variant of a prune run starts from the round-0 model, so the ``initial`` point joins
-    each variant's line (and is not a line of its own).
+    NaN values (a data set with one class) are left out of the means. The pruned variants
+    (:data:`PRUNED_VARIANTS`) start from the round-0 model, so the ``initial`` points join their
+    lines (the from-scratch ``baseline`` does not come from it); ``initial`` is a line of its own
+    only when no pruned variant is there.
     """
     sums: dict = {}
     for r in records:
-        sums.setdefault(r["variant"], {}).setdefault(r["kernels"], []).append(r[metric])
+        value = float(r[metric])
+        if not math.isnan(value):
+            sums.setdefault(r["variant"], {}).setdefault(r["kernels"], []).append(value)
     series = {v: [(k, sum(x) / len(x)) for k, x in ks.items()] for v, ks in sums.items()}
-    if "initial" in series and len(series) > 1:
+    pruned = [v for v in PRUNED_VARIANTS if v in series]
+    if "initial" in series and pruned:
         start = series.pop("initial")
-        for pts in series.values():
-            pts.extend(p for p in start if p[0] not in {k for k, _ in pts})
+        for v in pruned:
+            series[v].extend(p for p in start if p[0] not in {k for k, _ in series[v]})
     return series
 
 
@@ -317,8 +326,6 @@ def write_plots(records, plot_path, compare, comparison) -> list:
     """AUROC vs kernels per variant (mean over data sets) to ``plot_path``; with ``compare`` and
     several data sets, also the paired scatter at the smallest shared kernel count to
     ``<stem>_scatter<suffix>``."""
-
-
     datasets = sorted({r["dataset"] for r in records})
     series = auroc_series(records)
     title = datasets[0] if len(datasets) == 1 else f"mean over {len(datasets)} data sets"

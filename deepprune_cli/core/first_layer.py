@@ -252,6 +252,26 @@ def numba_available() -> bool:
     return True
 
 
+def fused_best_windows(
+    tokens: np.ndarray, weight: np.ndarray, bias: np.ndarray, both_strands: bool = True, relu: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every kernel's best valid window in each record, compiled (numba, CPU), exact per record.
+
+    Args:
+        tokens: uint8 ``(n, L)``; weight: float32 ``(K, 4, W)``; bias: float32 ``(K,)``.
+        both_strands: also scan the reverse complement; relu: clamp the values at 0.
+
+    Returns:
+        ``values`` float32 ``(n, K)`` (conv + bias at the best window), ``start`` ``(n, K)`` (its
+        0-based start on the strand that won) and ``strand`` ``(n, K)`` (1 = reverse complement).
+    """
+    build, forward, _ = _numba_kernels()
+    w = np.ascontiguousarray(weight, dtype=np.float32)
+    table = build(w, bool(both_strands), _GROUP)
+    b = np.ascontiguousarray(bias, dtype=np.float32)
+    return forward(np.ascontiguousarray(tokens), table, _GROUP, w.shape[2], w.shape[0], b, bool(relu))
+
+
 class _FusedFeatures(torch.autograd.Function):
     """[relu](max over strands and positions of valid conv + bias): (B, L) uint8 -> (B, K), CPU.
 
@@ -261,10 +281,8 @@ class _FusedFeatures(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, tokens, weight, bias, both, relu):
-        build, fwd, _ = _numba_kernels()
         w = weight.detach().contiguous().numpy()
-        tg = build(w, both, _GROUP)
-        out, arg, strand = fwd(tokens.numpy(), tg, _GROUP, w.shape[2], w.shape[0], bias.detach().numpy(), relu)
+        out, arg, strand = fused_best_windows(tokens.numpy(), w, bias.detach().numpy(), both, relu)
         out_t = torch.from_numpy(out)
         ctx.save_for_backward(tokens, torch.from_numpy(arg), torch.from_numpy(strand), out_t)
         ctx.relu = relu

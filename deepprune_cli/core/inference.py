@@ -98,13 +98,9 @@ def kernel_best(model: MotifCNN, tokens: np.ndarray) -> tuple[np.ndarray, np.nda
     if c0.padding == "valid" and model.bn1 is None and _fused_ok():
         # the compiled scan the model itself runs on CPU: each record on its own, exactly, so a
         # record's numbers never depend on the chunk it came in
-        from deepprune_cli.core.first_layer import _GROUP, _numba_kernels
+        from deepprune_cli.core.first_layer import fused_best_windows
 
-        build, forward, _ = _numba_kernels()
-        w = np.ascontiguousarray(weight[active], dtype=np.float32)
-        table = build(w, model.spec.both_strands, _GROUP)
-        b = np.ascontiguousarray(bias[active], dtype=np.float32)
-        values, start, strand = forward(np.ascontiguousarray(tokens), table, _GROUP, W, len(active), b, False)
+        values, start, strand = fused_best_windows(tokens, weight[active], bias[active], model.spec.both_strands)
         return values, start.astype(np.int64), strand.astype(bool)
     values, pos, minus = max_activations(
         weight[active], bias[active], tokens, both_strands=model.spec.both_strands, padding=c0.padding

@@ -203,6 +203,16 @@ class MotifCNN(nn.Module):
         per_kernel = 1 if self.spec.convs[0].pool == "global" else self.spec.length_after(self.spec.seq_len)[0]
         return (self.dense[0][0] if len(self.dense) else self.out), per_kernel
 
+    def readout(self) -> tuple[nn.Linear, nn.Module]:
+        """For a single conv block with global pooling: the linear layer reading the ``K`` kernel
+        features (:meth:`first_consumer`) and, as one module, everything after it, mapping its
+        ``(n, H)`` pre-activations to ``(n, C)`` logits (``nn.Identity`` when it is the output)."""
+        consumer, per_kernel = self.first_consumer()
+        if len(self.spec.convs) > 1 or per_kernel != 1:
+            raise ValueError(f"{self.spec.name}: kernels are not read as one feature each")
+        rest = nn.Sequential(*list(self.dense[0])[1:], *list(self.dense)[1:], self.out) if len(self.dense) else nn.Identity()
+        return consumer, rest
+
     def dense_weights(self) -> list[torch.Tensor]:
         """Weights of every dense layer (for L1/L2 penalties)."""
         return [blk[0].weight for blk in self.dense] + [self.out.weight]

@@ -12,6 +12,7 @@ Logits come from the model in eval mode, batched; the same inputs give the same 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import IO, Callable, Iterator
 
@@ -113,6 +114,57 @@ def format_map(m: MutationMap) -> str:
             vals = "\t".join(f"{v:.6g}" for v in m.delta[p, b].tolist())
             lines.append(f"{m.id}\t{p + 1}\t{ref_letters[p]}\t{_BASES[b]}\t{vals}\n")
     return "".join(lines)
+
+
+def write_mutation_maps(
+    model: MotifCNN,
+    chunks,
+    output: str | os.PathLike,
+    *,
+    wanted: set[str] | None = None,
+    png_dir: str | os.PathLike | None = None,
+    output_index: int = 0,
+    device=None,
+    batch_size: int = 4096,
+    progress: Callable[[int], None] | None = None,
+    source: str = "INPUT",
+) -> set[str]:
+    """Mutation maps of every record of ``chunks`` (or those named in ``wanted``): the TSV
+    (:func:`map_header`, :func:`format_map`) to ``output`` (``"-"``: stdout) and, with
+    ``png_dir``, one figure per record for output ``output_index``. The table and the figures
+    appear together or not at all; ``progress(n)`` gets the records mapped so far.
+
+    Returns the ids mapped. Raises :class:`InputError` naming records of ``wanted`` that
+    ``source`` does not hold (nothing is written then).
+    """
+    from deepprune_cli.core.atomic import atomic_group, atomic_output, output_directory
+
+    n_out = model.spec.n_outputs
+    if not 0 <= output_index < n_out:
+        raise InputError(f"--output-index {output_index}: the model has {n_out} output(s)")
+    found: set[str] = set()
+    maps = []
+    with atomic_group():
+        with atomic_output(output, "w") as fh:
+            fh.write(map_header(n_out))
+            for m in mutation_maps(model, chunks, wanted, device=device, batch_size=batch_size):
+                fh.write(format_map(m))
+                found.add(m.id)
+                if png_dir is not None:
+                    maps.append(m)
+                if progress is not None:
+                    progress(len(found))
+            if wanted is not None and wanted - found:
+                missing = sorted(wanted - found)
+                raise InputError(f"{source}: no record named {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        if png_dir is not None:
+            from deepprune_cli.core import plots
+
+            out_dir = output_directory(png_dir)
+            for m in maps:
+                plots.plot_mutation_map(m.tokens, m.delta[:, :, output_index], out_dir / plots.safe_filename(m.id, "png"),
+                                        title=f"{m.id}  logit {m.ref[output_index]:.3g}")  # fmt: skip
+    return found
 
 
 # --------------------------------------------------------------------------------------------

@@ -128,9 +128,14 @@ def logo_png(motif: Motif, background=None, title: str | None = None, dpi: int =
     return buf.getvalue()
 
 
+def safe_filename(name: str, ext: str) -> str:
+    """``name.ext`` with every character but letters, digits and ``._+-`` replaced by ``_``."""
+    return f"{_SAFE.sub('_', name)}.{ext}"
+
+
 def logo_filename(motif: Motif, fmt: str = "png") -> str:
-    """A safe file name for a motif's logo: its id with odd characters replaced by ``_``."""
-    return f"{_SAFE.sub('_', motif.id)}.{fmt}"
+    """A safe file name for a motif's logo (:func:`safe_filename` of its id)."""
+    return safe_filename(motif.id, fmt)
 
 
 def save_logos(
@@ -255,8 +260,19 @@ def plot_paired_scatter(
     return _save(fig, path, fmt)
 
 
+def plot_message(path: str | os.PathLike, text: str, fmt: str | None = None) -> Path:
+    """A figure that only says ``text`` (e.g. why there is nothing to draw), so a workflow's
+    expected figure still appears and tells the reader why it is empty."""
+    Figure = _matplotlib()
+    fig = Figure(figsize=(4.0, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
+    return _save(fig, path, fmt)
+
+
 __all__ = [
-    "bits_matrix", "draw_logo", "save_logo", "save_logos", "save_overview", "logo_filename",
+    "plot_message", "safe_filename", "bits_matrix", "draw_logo", "save_logo", "save_logos", "save_overview", "logo_filename",
     "plot_auroc_vs_kernels", "plot_paired_scatter", "FORMATS",
 ]  # fmt: skip
 

@@ -20,8 +20,9 @@ RESULTS/benchmarks/<dataset>/<step>.tsv, and writes:
 Each output is optional and only what it needs is read. By default a dataset whose results are
 missing or unreadable is an error; with --skip-failed it is left out of every table, named on
 stderr and in --failed, and the others are aggregated (what the workflow's `onerror` handler
-runs after `snakemake --keep-going`, writing results/partial/ and results/failed.tsv). Usage (what the Snakefile runs; any
-python with matplotlib works; the workflow uses deepprune's, and its figure style when importable):
+runs after `snakemake --keep-going`, writing results/partial/ and results/failed.tsv). The paired
+comparison, the figures and the atomic writes are deepprune's own (deepprune_cli.core), so run it
+with the python deepprune is installed in (the workflow's PYTHON). Usage (what the Snakefile runs):
 
   python scripts/aggregate.py --results results --datasets GABPA REST \\
       --summary results/summary.tsv --comparison results/comparison.tsv \\
@@ -41,9 +42,10 @@ import math
 import os
 import statistics
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
+
+from deepprune_cli.core import atomic, evaluation, plots
+from deepprune_cli.core.errors import InputError
 
 SUMMARY_COLUMNS = (
     "dataset", "round", "kernels", "variant", "criterion", "epochs", "val_auroc", "test_auroc", "test_auprc",
@@ -187,73 +189,18 @@ def failure(logs: Path | None, dataset: str, problem: str) -> dict:
 
 
 def paired_comparison(rows: list[dict], a: str, b: str) -> list[dict]:
-    """Variant ``b`` against ``a`` on the same datasets at each kernel count (and round)."""
-    pairs: dict = {}
-    for r in rows:
-        if r["variant"] in (a, b) and not math.isnan(r["test_auroc"]):
-            pairs.setdefault((r["kernels"], r["dataset"]), {})[r["variant"]] = r
-    groups: dict = {}
-    for (kernels, dataset), pair in sorted(pairs.items()):
-        if a in pair and b in pair:
-            groups.setdefault(kernels, []).append((dataset, pair[a], pair[b]))
-    out = []
-    for kernels in sorted(groups, reverse=True):
-        trios = groups[kernels]
-        xa = [t[1]["test_auroc"] for t in trios]
-        xb = [t[2]["test_auroc"] for t in trios]
-        diffs = [y - x for x, y in zip(xa, xb)]
-        rounds = {t[2]["round"] for t in trios}
-        out.append(
-            {
-                "a": a,
-                "b": b,
-                "kernels": kernels,
-                "round": rounds.pop() if len(rounds) == 1 else "",
-                "n_datasets": len(trios),
-                "datasets": [t[0] for t in trios],
-                "auroc_a": xa,
-                "auroc_b": xb,
-                "median_a": statistics.median(xa),
-                "median_b": statistics.median(xb),
-                "median_diff": statistics.median(diffs),
-                "b_wins": sum(d > 0 for d in diffs),
-                "p_value": wilcoxon_greater(xb, xa),
-            }
-        )
+    """Variant ``b`` against ``a`` on the same datasets at each kernel count: deepprune's own
+    comparison (one-sided Wilcoxon), with empty cells where it has none (``[]`` when no dataset
+    has both variants)."""
+    out = evaluation.paired_comparison(rows, a, b, key="test_auroc", strict=False)
+    for c in out:
+        c["round"] = "" if c["round"] is None else c["round"]
+        c["p_value"] = float("nan") if c["p_value"] is None else c["p_value"]
     return out
-
-
-def wilcoxon_greater(b: list[float], a: list[float]) -> float:
-    """One-sided Wilcoxon signed-rank p-value for b > a (nan for < 2 pairs, all-zero differences
-    or without scipy)."""
-    if len(a) < 2 or all(x == y for x, y in zip(a, b)):
-        return float("nan")
-    try:
-        from scipy.stats import wilcoxon
-    except ImportError:
-        return float("nan")
-    return float(wilcoxon(b, a, alternative="greater").pvalue)
 
 
 # ------------------------------------------------------------------------------------------------
 # writing
-
-
-@contextmanager
-def atomic_write(path: Path, mode: str = "w"):
-    """Write to a temporary file beside ``path`` and rename it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _cell(v) -> str:
@@ -263,104 +210,27 @@ def _cell(v) -> str:
 
 
 def write_table(path: Path, columns, rows) -> None:
-    with atomic_write(path) as fh:
+    with atomic.atomic_output(path, "w") as fh:
         fh.write("\t".join(columns) + "\n")
         for r in rows:
             fh.write("\t".join(_cell(r.get(c, "")) for c in columns) + "\n")
 
 
-def _figure():
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    return Figure
-
-
-def _save(fig, path: Path) -> None:
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    with atomic_write(path, "wb") as fh:
-        fig.savefig(fh, format=fmt, dpi=150, bbox_inches="tight")
-
-
-def _plots():
-    """deepprune's plotting module when this python has deepprune, else None."""
-    try:
-        from deepprune_cli.core import plots
-    except ImportError:
-        return None
-    return plots
-
-
 def write_scatter(path: Path, comparison: list[dict], a: str, b: str) -> None:
-    if comparison:
-        c = comparison[-1]  # the smallest kernel count: the end of pruning
-        p = c["p_value"]
-        title = f"{c['kernels']} kernels, {c['n_datasets']} dataset(s)" + ("" if math.isnan(p) else f", one-sided Wilcoxon p={p:.2g}")
-        plots = _plots()
-        if plots is not None:
-            plots.plot_paired_scatter(c["auroc_a"], c["auroc_b"], path, labels=c["datasets"],
-                                      xlabel=f"{a} AUROC", ylabel=f"{b} AUROC", title=title)  # fmt: skip
-            return
-        Figure = _figure()
-        fig = Figure(figsize=(4.0, 4.0))
-        ax = fig.add_subplot(1, 1, 1)
-        lo, hi = min(c["auroc_a"] + c["auroc_b"]), max(c["auroc_a"] + c["auroc_b"])
-        pad = max(0.01, 0.05 * (hi - lo))
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", lw=1, ls="--")
-        ax.scatter(c["auroc_a"], c["auroc_b"], s=18, zorder=3)
-        for x, y, lab in zip(c["auroc_a"], c["auroc_b"], c["datasets"]):
-            ax.annotate(lab, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set_xlim(lo - pad, hi + pad)
-        ax.set_ylim(lo - pad, hi + pad)
-        ax.set_aspect("equal")
-        ax.set_xlabel(f"{a} AUROC")
-        ax.set_ylabel(f"{b} AUROC")
-        ax.set_title(title, fontsize=10)
-        _save(fig, path)
+    if not comparison:  # nothing to pair (e.g. prune --no-baseline): say so in the figure
+        plots.plot_message(path, f"no dataset has both '{a}' and '{b}'\nat the same kernel count")
         return
-    Figure = _figure()  # nothing to pair (e.g. prune --no-baseline): say so in the figure
-    fig = Figure(figsize=(4.0, 4.0))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.text(0.5, 0.5, f"no dataset has both '{a}' and '{b}'\nat the same kernel count", ha="center", va="center")
-    ax.set_axis_off()
-    _save(fig, path)
+    c = comparison[-1]  # the smallest kernel count: the end of pruning
+    p = c["p_value"]
+    title = f"{c['kernels']} kernels, {c['n_datasets']} dataset(s)" + ("" if math.isnan(p) else f", one-sided Wilcoxon p={p:.2g}")
+    plots.plot_paired_scatter(c["auroc_a"], c["auroc_b"], path, labels=c["datasets"],
+                              xlabel=f"{a} AUROC", ylabel=f"{b} AUROC", title=title)  # fmt: skip
 
 
 def write_curve(path: Path, rows: list[dict]) -> None:
-    sums: dict = {}
-    for r in rows:
-        if not math.isnan(r["test_auroc"]):
-            sums.setdefault(r["variant"], {}).setdefault(r["kernels"], []).append(r["test_auroc"])
-    series = {v: [(k, statistics.mean(x)) for k, x in ks.items()] for v, ks in sums.items()}
-    initial = series.pop("initial", None)
-    if initial:  # the pruned lines start at the model pruning started from
-        for v in ("deepprune", "inter", "lottery"):
-            if v in series:
-                series[v] = initial + series[v]
-        if not any(v in series for v in ("deepprune", "inter", "lottery")):
-            series["initial"] = initial
     datasets = sorted({r["dataset"] for r in rows})
     title = datasets[0] if len(datasets) == 1 else f"mean over {len(datasets)} datasets"
-    plots = _plots()
-    if plots is not None:
-        plots.plot_auroc_vs_kernels(series, path, title=title, ylabel="test AUROC")
-        return
-    Figure = _figure()
-    fig = Figure(figsize=(5.0, 3.5))
-    ax = fig.add_subplot(1, 1, 1)
-    for name, pts in series.items():
-        pts = sorted(pts, key=lambda t: -t[0])
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, label=name)
-    ax.set_xscale("log", base=2)
-    ax.invert_xaxis()
-    ax.set_xlabel("kernels")
-    ax.set_ylabel("test AUROC")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
-    _save(fig, path)
+    plots.plot_auroc_vs_kernels(evaluation.auroc_series(rows, "test_auroc"), path, title=title, ylabel="test AUROC")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -492,7 +362,7 @@ def main(argv=None) -> int:
     args = args_from_snakemake(smk) if smk is not None else parse_args(argv)
     try:
         aggregate(args)
-    except (AggregateError, KeyError, ValueError, OSError) as exc:
+    except (AggregateError, InputError, KeyError, ValueError, OSError) as exc:
         print(f"aggregate.py: error: {exc}", file=sys.stderr)
         return 1
     return 0
