@@ -80,7 +80,7 @@ def command(
     Example:
       deepprune prune peaks.fa --kernels 4 --rounds 6 -o pruned/
       deepprune prune peaks.fa --from model/ --kernels 4 --rounds 2 --test test.fa -o pruned/
-      deepprune prune peaks.fa --kernels auto -o pruned/    # as many kernels as the data need
+      deepprune prune peaks.fa --kernels auto -o pruned/    # how many distinct motifs the data need
     """
     import json
     import sys
@@ -213,9 +213,9 @@ def _auto_curve(con, sel):
     con.print(f"auto: val AUROC must stay ≥ {floor:.4f} (start model {sel['reference_val_auroc']:.4f} − {sel['tolerance']:g})")
     for point in sel["curve"][1:]:
         mark = "[green]holds[/green]" if point["holds"] else "[red]below[/red]"
-        what = "kernels"
+        what = "kernel" if point["kernels"] == 1 else "kernels"
         if point.get("one_per_motif"):
-            what = "kernels, one per motif"
+            what += ", one per motif"
             mark += "" if point["accepted"] else f" [red]by more than {sel['merge_slack']:g}×tolerance: not kept[/red]"
         con.print(f"  {point['kernels']:>5} {what} (round {point['round']}): {point['val_auroc']:.4f} {mark}")
     held = sel.get("held")
