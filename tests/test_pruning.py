@@ -281,3 +281,8 @@ def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     assert final.n_kernels == sel["kernels"] == (2 if m["accepted"] else 4)
     final_labels, _ = kernel_groups(final, train.tokens[pos].numpy())
     assert sorted(final_labels.tolist()) == list(range(1, final.n_kernels + 1)) or not m["accepted"]
+    # the grouping round is seeded like the rest: a second run gives the same record and weights
+    again = tmp_path / "again"
+    PruneRun(again, opts, train, val).run(spec=spec)
+    assert json.loads((again / "prune.json").read_text()) == json.loads((out / "prune.json").read_text())
+    assert state_bytes(load_model(again / "final").model) == state_bytes(final)
