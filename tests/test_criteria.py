@@ -283,5 +283,31 @@ def test_one_per_group_refuses_inconsistent_labels(data):
     _, model = hand_built_model()
     with pytest.raises(ValueError, match="no kernel carries a motif"):
         select_one_per_group(model, data, "loss", np.zeros(4, dtype=np.int64))
-    with pytest.raises(ValueError, match="hold 2 motifs"):
-        greedy_loss_selection(model, data, keep=2, groups=np.array([1, 1, 1, 0]))
+    with pytest.raises(ValueError, match="label each of the 4 kernels"):
+        greedy_loss_selection(model, data, keep=2, groups=np.array([1, 1, 2]))
+
+
+def test_groups_make_copies_go_first_then_loss_decides(data):
+    """With groups, kernels without a motif and copies go before any motif's last kernel; once one
+    kernel per motif is left, the loss decides as without groups."""
+    _, model = hand_built_model(fit_on=data)
+    # three kernels called one motif, kernel 3 none: at 2 kernels, two of {0, 1, 2} stay (copies kept
+    # only because keep > motifs), never the motif-less kernel 3
+    keep = greedy_loss_selection(model, data, keep=2, groups=np.array([1, 1, 1, 0])).keep.tolist()
+    assert 3 not in keep and len(keep) == 2
+    # at 1 kernel with two motifs: the copy and kernel 3 go first, then the cheaper of 0 and 2
+    groups = np.array([1, 1, 2, 0])
+    one = greedy_loss_selection(model, data, keep=1, groups=groups)
+    two = greedy_loss_selection(model, data, keep=2, groups=groups)
+    assert set(one.keep.tolist()) < set(two.keep.tolist()) and set(two.keep.tolist()) in ({0, 2}, {1, 2})
+
+
+def test_loss_distinct_groups_the_kernels_itself_and_keeps_a_second_motif(data):
+    """``loss-distinct`` finds the copies by itself (the kernels' motifs grouped as logos does): a
+    read-out leaning on the two CACGTG copies makes plain ``loss`` keep both; ``loss-distinct``
+    keeps one of them and TTGACA."""
+    _, model = hand_built_model()
+    with torch.no_grad():
+        model.out.weight.copy_(torch.tensor([[4.0, 4.0, 0.5, 0.0]]))
+    assert select_count(model, data, "loss", 2).keep.tolist() == [0, 1]
+    assert select_count(model, data, "loss-distinct", 2).keep.tolist() in ([0, 2], [1, 2])

@@ -30,6 +30,10 @@ stays (``benchmarks/bench_prune_sim.py`` compares the criteria).
   takes the whole weight and a copy costs about nothing, so copies go before distinct motifs.
   Applies to models whose kernel features feed a single output directly (``deepbind``, Zeng's
   ``1layer``); for others it is ``loss``. The pruned model gets the refit read-out.
+* ``loss-distinct``: ``loss``, but while at most :data:`DISTINCT_MAX_KERNELS` kernels are alive
+  the kernels are first grouped by motif as ``logos`` groups them (:func:`motif_labels`), and
+  copies of a motif (and kernels without a motif) are removed before any motif's last kernel, so
+  a spare kernel goes to a different motif where the model learned one.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ _MIN_EVAL_SEQUENCES = 8192
 REFIT_MAX_KERNELS = 16
 _REFIT_NEWTON_STEPS = 10
 _REFIT_L2 = 1e-3
+#: ``loss-distinct`` groups the kernels by motif (Tomtom-style, against JASPAR 2024) while at most
+#: this many are alive: the rounds that decide the reported kernels; above, it is ``loss``.
+DISTINCT_MAX_KERNELS = 16
 
 
 def _kernel_weight_magnitude(model: MotifCNN) -> np.ndarray:
@@ -280,10 +287,11 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
     alive, judge each removal after refitting the read-out (see the module docstring), and return
     the read-out refit on the kept kernels in :attr:`Selection.readout`.
 
-    ``groups`` (int64 ``(K,)``, e.g. :func:`~deepprune_cli.core.grouping.kernel_groups`): keep one
-    kernel per motif. Only a kernel without a motif (label <= 0) or one whose motif another alive
-    kernel still carries may be removed, one at a time, so the cheapest copy of each motif goes and
-    its most useful copy stays; ``keep`` must be the number of distinct labels > 0.
+    ``groups`` (int64 ``(K,)``, e.g. :func:`~deepprune_cli.core.grouping.kernel_groups`): copies
+    go first. While some alive kernel has no motif (label <= 0) or shares its motif with another
+    alive kernel, only such kernels may be removed (one at a time, cheapest first), so each motif's
+    most useful copy stays; then, if more must go, any kernel by loss. With ``keep`` = the number
+    of distinct labels > 0 this keeps exactly one kernel per motif.
     """
     device = data.tokens.device
     _positive_mask(data)
@@ -321,14 +329,15 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
 
     if groups is not None:
         groups = np.asarray(groups, dtype=np.int64)
-        if groups.shape != (K,) or len(set(groups[groups > 0].tolist())) != keep:
-            raise ValueError(f"groups must label each of the {K} kernels and hold {keep} motifs (labels > 0)")
+        if groups.shape != (K,):
+            raise ValueError(f"groups must label each of the {K} kernels, got shape {groups.shape}")
 
     def removable(cands: list[int]) -> list[int]:
         if groups is None:
             return cands
         alive_per = np.bincount(groups[cands].clip(min=0), minlength=groups.max() + 1)
-        return [j for j in cands if groups[j] <= 0 or alive_per[groups[j]] > 1]
+        copies = [j for j in cands if groups[j] <= 0 or alive_per[groups[j]] > 1]
+        return copies or cands  # one kernel per motif left: any kernel may go
 
     with torch.inference_mode():
         while len(alive) > keep:
@@ -364,10 +373,26 @@ def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, b
         raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
     if groups is not None:
         return select_one_per_group(model, data, criterion, groups, batch_size)
+    if criterion == "loss-distinct":
+        labels = motif_labels(model, data) if model.n_kernels <= DISTINCT_MAX_KERNELS else None
+        return greedy_loss_selection(model, data, keep, batch_size, groups=labels)
     if criterion in ("loss", "loss-refit"):
         return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit")
     stat = kernel_statistic(model, data, criterion, batch_size)
     return Selection(keep_top(stat, keep), stat)
+
+
+def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000, seed: int = 0) -> np.ndarray:
+    """Each physical kernel's motif as ``logos`` groups them
+    (:func:`~deepprune_cli.core.grouping.kernel_groups`), from its sites in at most
+    ``max_sequences`` evenly spaced positives of ``data`` (plenty of sites per kernel, and the
+    grouping stays cheap): int64 ``(K,)``, 1..G, 0 for a kernel without a motif."""
+    from deepprune_cli.core.grouping import kernel_groups
+
+    rows = torch.nonzero(_positive_mask(data)).flatten()
+    rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), max_sequences)).long()]
+    labels, _ = kernel_groups(model, data.tokens[rows].cpu().numpy(), seed=seed)
+    return labels
 
 
 def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, groups: np.ndarray,
@@ -383,7 +408,7 @@ def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, grou
     labels = sorted(set(groups[groups > 0].tolist()))
     if not labels:
         raise ValueError("no kernel carries a motif")
-    if criterion in ("loss", "loss-refit"):
+    if criterion in ("loss", "loss-refit", "loss-distinct"):
         return greedy_loss_selection(model, data, len(labels), batch_size, refit=criterion == "loss-refit",
                                      groups=groups)
     stat = kernel_statistic(model, data, criterion, batch_size)

@@ -49,9 +49,8 @@ import torch
 
 from deepprune_cli.core.atomic import atomic_output, recover, replace_directory
 from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
-from deepprune_cli.core.criteria import _positive_mask, fold_removed_means, select_count
+from deepprune_cli.core.criteria import fold_removed_means, motif_labels, select_count
 from deepprune_cli.core.errors import InputError
-from deepprune_cli.core.grouping import kernel_groups
 from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.locking import output_lock
 from deepprune_cli.core.models import MotifCNN, build_model, select_kernels
@@ -497,13 +496,8 @@ class PruneRun:
         """``distinct``: group the kernels of the smallest model that held (round ``held_round``)
         by motif on the training positives and, if two share a motif or one has none, prune to one
         kernel per motif in round ``r + 1``. Returns the final round; updates :attr:`selection`."""
-        pos = _positive_mask(self.train).cpu().numpy()
-        # at most 5,000 positives: plenty of sites per kernel, and the grouping stays cheap
-        rows = np.nonzero(pos)[0]
-        rows = rows[np.linspace(0, len(rows) - 1, min(len(rows), 5000)).astype(np.int64)]
-        labels, grouping = kernel_groups(held, self.train.tokens[torch.as_tensor(rows)].cpu().numpy(),
-                                         seed=self.options.train.seed)
-        n_motifs = grouping.n_groups
+        labels = motif_labels(held, self.train, seed=self.options.train.seed)
+        n_motifs = len(set(labels[labels > 0].tolist()))
         sel = self.selection
         sel["held"] = {"kernels": held.n_kernels, "round": held_round, "motifs": n_motifs,
                        "groups": labels.tolist()}
