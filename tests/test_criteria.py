@@ -301,13 +301,3 @@ def test_groups_make_copies_go_first_then_loss_decides(data):
     two = greedy_loss_selection(model, data, keep=2, groups=groups)
     assert set(one.keep.tolist()) < set(two.keep.tolist()) and set(two.keep.tolist()) in ({0, 2}, {1, 2})
 
-
-def test_loss_distinct_groups_the_kernels_itself_and_keeps_a_second_motif(data):
-    """``loss-distinct`` finds the copies by itself (the kernels' motifs grouped as logos does): a
-    read-out leaning on the two CACGTG copies makes plain ``loss`` keep both; ``loss-distinct``
-    keeps one of them and TTGACA."""
-    _, model = hand_built_model()
-    with torch.no_grad():
-        model.out.weight.copy_(torch.tensor([[4.0, 4.0, 0.5, 0.0]]))
-    assert select_count(model, data, "loss", 2).keep.tolist() == [0, 1]
-    assert select_count(model, data, "loss-distinct", 2).keep.tolist() in ([0, 2], [1, 2])

@@ -38,8 +38,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
               "(default: a kernel that duplicates another goes, a motif only it learned stays); "
               "weight: |dense weight|; score: |mean max-activation on positives − on negatives|; "
               "score-weight: their product; loss-refit: loss, judging each removal among the last 16 kernels "
-              "after refitting the read-out, so copies of one motif go before a second motif; loss-distinct: loss, "
-              "but among the last 16 kernels copies of a motif (grouped as logos groups them) go first.")
+              "after refitting the read-out, so copies of one motif go before a second motif.")
 @click.option("--lr-decay", type=float, default=1.2, show_default=True, help="Round i fine-tunes with lr / decay^i.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train each round's kernel count from scratch (same seed).")

@@ -13,7 +13,7 @@ from __future__ import annotations
 SEQUENCE_FORMATS = ("auto", "fasta", "seq", "data", "bed")
 
 #: which kernels a Deepprune round keeps; the first is the default (measured best: README "prune")
-CRITERIA = ("loss", "score-weight", "weight", "score", "loss-refit", "loss-distinct")
+CRITERIA = ("loss", "score-weight", "weight", "score", "loss-refit")
 DEFAULT_CRITERION = CRITERIA[0]
 
 #: what a kernel's site threshold is a fraction of: the largest activation it reaches on the

@@ -30,10 +30,6 @@ stays (``benchmarks/bench_prune_sim.py`` compares the criteria).
   takes the whole weight and a copy costs about nothing, so copies go before distinct motifs.
   Applies to models whose kernel features feed a single output directly (``deepbind``, Zeng's
   ``1layer``); for others it is ``loss``. The pruned model gets the refit read-out.
-* ``loss-distinct``: ``loss``, but while at most :data:`DISTINCT_MAX_KERNELS` kernels are alive
-  the kernels are first grouped by motif as ``logos`` groups them (:func:`motif_labels`), and
-  copies of a motif (and kernels without a motif) are removed before any motif's last kernel, so
-  a spare kernel goes to a different motif where the model learned one.
 """
 
 from __future__ import annotations
@@ -64,9 +60,6 @@ _MIN_EVAL_SEQUENCES = 8192
 REFIT_MAX_KERNELS = 16
 _REFIT_NEWTON_STEPS = 10
 _REFIT_L2 = 1e-3
-#: ``loss-distinct`` groups the kernels by motif (Tomtom-style, against JASPAR 2024) while at most
-#: this many are alive: the rounds that decide the reported kernels; above, it is ``loss``.
-DISTINCT_MAX_KERNELS = 16
 
 
 def _kernel_weight_magnitude(model: MotifCNN) -> np.ndarray:
@@ -373,9 +366,6 @@ def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, b
         raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
     if groups is not None:
         return select_one_per_group(model, data, criterion, groups, batch_size)
-    if criterion == "loss-distinct":
-        labels = motif_labels(model, data) if model.n_kernels <= DISTINCT_MAX_KERNELS else None
-        return greedy_loss_selection(model, data, keep, batch_size, groups=labels)
     if criterion in ("loss", "loss-refit"):
         return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit")
     stat = kernel_statistic(model, data, criterion, batch_size)
@@ -408,7 +398,7 @@ def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, grou
     labels = sorted(set(groups[groups > 0].tolist()))
     if not labels:
         raise ValueError("no kernel carries a motif")
-    if criterion in ("loss", "loss-refit", "loss-distinct"):
+    if criterion in ("loss", "loss-refit"):
         return greedy_loss_selection(model, data, len(labels), batch_size, refit=criterion == "loss-refit",
                                      groups=groups)
     stat = kernel_statistic(model, data, criterion, batch_size)
