@@ -380,7 +380,8 @@ def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000, s
     from deepprune_cli.core.grouping import kernel_groups
 
     rows = torch.nonzero(_positive_mask(data)).flatten()
-    rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), max_sequences)).long()]
+    take = min(len(rows), max_sequences)
+    rows = rows[torch.arange(take, device=rows.device) * len(rows) // take]  # integer steps: no float rounding
     labels, _ = kernel_groups(model, data.tokens[rows].cpu().numpy(), seed=seed)
     return labels
 
