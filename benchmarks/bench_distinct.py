@@ -56,6 +56,24 @@ def draw_motifs(m: int, seed: int) -> list[str]:
             return [x.id for x in pick]
 
 
+def _sizing(a) -> list:
+    if a.kernels != "auto":
+        return ["--kernels", a.kernels]
+    return ["--kernels", "auto", "--tolerance", a.tolerance, "--distinct" if a.distinct else "--no-distinct"]
+
+
+def _held(sel: dict) -> str:
+    """'kernels/motifs' of the smallest model that held, when --distinct grouped it."""
+    held = sel.get("held")
+    return "" if held is None else f"{held['kernels']}/{held['motifs']}"
+
+
+def _curve(sel: dict) -> str:
+    """The auto search as 'kernels(+ held / - below)val_auroc', '*' marking the one-per-motif round."""
+    return " ".join(f"{c['kernels']}{'*' if c.get('one_per_motif') else ''}{'+' if c['holds'] else '-'}"
+                    f"{c['val_auroc']:.3f}" for c in sel.get("curve", [])[1:])
+
+
 def _cli(*args) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "deepprune_cli", *map(str, args)], capture_output=True, text=True)
     if proc.returncode:
@@ -74,7 +92,7 @@ def run_one(task: tuple) -> dict:
         tmp = Path(tmp)
         _cli("simulate", "--motifs", "jaspar:" + ",".join(ids), "--n", a.n, "--length", a.length,
              "-o", tmp / "sim", "--seed", seed)  # fmt: skip
-        sizing = ["--kernels", "auto", "--tolerance", a.tolerance] if a.kernels == "auto" else ["--kernels", a.kernels]
+        sizing = _sizing(a)
         _cli("prune", tmp / "sim" / "train.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
              "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
         record = json.loads((tmp / "prune" / "prune.json").read_text())
@@ -98,8 +116,10 @@ def run_one(task: tuple) -> dict:
             hits = [[learned[i].id for i in range(len(learned)) if p[i, t] < P_RECOVERED] for t in range(len(truth))]
             per_truth = [len(h) for h in hits]
             groups_per_truth = [len({group_of[k] for k in h}) for h in hits]
-    curve = " ".join(f"{c['kernels']}{'+' if c['holds'] else '-'}" for c in sel["curve"][1:])
-    return dict(m=m, seed=seed, motifs=",".join(ids), auto_kernels=sel["kernels"], auto_ok=sel["kernels"] == m,
+    curve = _curve(sel)
+    n_motifs = sel.get("motifs", sel["kernels"])  # --distinct's answer; the kernel count without it
+    return dict(m=m, seed=seed, motifs=",".join(ids), held=_held(sel), auto_motifs=n_motifs,
+                auto_motifs_ok=n_motifs == m, auto_kernels=sel["kernels"], auto_ok=sel["kernels"] == m,
                 within_one=abs(sel["kernels"] - m) <= 1, motifs_written=len(learned), distinct=n_groups,
                 distinct_ok=n_groups == m, kernels_per_truth=",".join(map(str, per_truth)),
                 each_once=all(c == 1 for c in per_truth), groups_per_truth=",".join(map(str, groups_per_truth)),
@@ -122,7 +142,7 @@ def run_encode(task: tuple) -> dict:
         pos = read_sequences(ac)
         pos = pos.subset(np.arange(min(len(pos), a.max_peaks)))  # the files are ordered by peak rank
         (tmp / "top.fa").write_text("".join(f">p{i}\n{pos.text(i)}\n" for i in range(len(pos))))
-        sizing = ["--kernels", "auto", "--tolerance", a.tolerance] if a.kernels == "auto" else ["--kernels", a.kernels]
+        sizing = _sizing(a)
         _cli("prune", tmp / "top.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline",
              "--epochs", a.epochs, "--patience", a.patience, "--threads", a.threads, "--seed", seed, "--test", b,
              "-o", tmp / "prune", "-q")  # fmt: skip
@@ -141,7 +161,9 @@ def run_encode(task: tuple) -> dict:
     for g in sorted(groups, key=int):
         rep = next(r for r in groups[g] if r["representative"] == "yes")
         names.append(f"{rep['best_match_name'] or rep['consensus']}x{len(groups[g])}")
-    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, kernels=sel["kernels"],
+    curve = _curve(sel)
+    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, held=_held(sel),
+                motifs=sel.get("motifs", ""), kernels=sel["kernels"], curve=curve,
                 motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
                 seconds=time.perf_counter() - t0)  # fmt: skip
 
@@ -159,10 +181,24 @@ def encode_main(a) -> None:
     with mp.get_context("spawn").Pool(a.jobs) as pool:
         for row in pool.imap(run_encode, tasks):
             rows.append(row)
-            print(f"{row['experiment']} seed {row['seed']} ({row['criterion']}): {row['kernels']} kernels, "
+            print(f"{row['experiment']} seed {row['seed']} ({row['criterion']}): {row['kernels']} kernels "
+                  f"({row['curve']}), "
                   f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f} "
                   f"({row['seconds']:.0f} s)", flush=True)
     write_rows(a.out, rows)
+    import statistics
+
+    clean = sum(r["distinct"] == r["motifs_written"] for r in rows)
+    print(f"\nno two reported final motifs the same motif (logos groups) in {clean}/{len(rows)} runs; "
+          f"median test AUROC {statistics.median(r['test_auroc'] for r in rows):.4f}")
+    ref = Path(a.reference)
+    if ref.exists():  # today's 256 -> 4 deepprune test AUROC of the same experiments
+        with open(ref) as fh:
+            today = {r["experiment"].split("_")[0]: float(r["deepprune"]) for r in csv.DictReader(fh, delimiter="\t")}
+        both = [(r["test_auroc"], today[r["experiment"]]) for r in rows if r["experiment"] in today]
+        if both:
+            print(f"  vs {ref.name} (256 -> 4, deepprune) on the same {len(both)}: median "
+                  f"{statistics.median(x for x, _ in both):.4f} vs {statistics.median(y for _, y in both):.4f}")
     print(f"wrote {a.out}")
 
 
@@ -184,11 +220,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--patience", type=int, default=15)
     ap.add_argument("--tolerance", type=float, default=0.01)
+    ap.add_argument("--distinct", action=argparse.BooleanOptionalAction, default=True,
+                    help="--kernels auto: one kernel per distinct motif at the end (prune's default)")
     ap.add_argument("--kernels", default="auto", help="'auto' (the bar) or a fixed final count, to compare criteria")
     ap.add_argument("--encode", default=None, metavar="TF,TF",
                     help="instead of simulations: these ENCODE experiments (name prefixes in ../shared/data/encode), "
                     "top --max-peaks peaks, test on _B; distinct motifs of the final model and its test AUROC")
     ap.add_argument("--max-peaks", type=int, default=3000)
+    ap.add_argument("--reference", default=str(HERE / "results" / "prune_encode_loss_top3000.tsv"),
+                    help="--encode: today's 4-kernel test AUROC per experiment (column deepprune), to compare with")
     ap.add_argument("--criterion", default="loss")
     ap.add_argument("--n", type=int, default=6000, help="sequences per dataset (half test)")
     ap.add_argument("--length", type=int, default=101)
@@ -204,24 +244,29 @@ def main() -> None:
     with mp.get_context("spawn").Pool(a.jobs) as pool:
         for row in pool.imap(run_one, tasks):
             rows.append(row)
-            print(f"m={row['m']} seed {row['seed']}: auto {row['auto_kernels']} ({row['curve']}), "
+            print(f"m={row['m']} seed {row['seed']}: auto {row['auto_motifs']} motifs, {row['auto_kernels']} kernels "
+                  f"({row['curve']}), "
                   f"kernels per true motif {row['kernels_per_truth']}, {row['distinct']} distinct "
                   f"(groups per true motif {row['groups_per_truth']}), "
                   f"test AUROC {row['test_auroc']:.4f} ({row['seconds']:.0f} s)", flush=True)
     write_rows(a.out, rows)
     n = len(rows)
     ok = sum(r["auto_ok"] for r in rows)
+    mok = sum(r["auto_motifs_ok"] for r in rows)
+    mnear = sum(abs(r["auto_motifs"] - r["m"]) <= 1 for r in rows)
     near = sum(r["within_one"] for r in rows)
     once = sum(r["each_once"] for r in rows)
     dist = sum(r["distinct_ok"] for r in rows)
     gonce = sum(r["each_group_once"] for r in rows)
-    print(f"\nauto kernel count = m in {ok}/{n} runs ({ok / n:.0%}; bar 80 %), within 1 in {near}/{n}; "
+    print(f"\nauto motif count (prune.json selection.motifs) = m in {mok}/{n} runs ({mok / n:.0%}; bar 80 %), "
+          f"within 1 in {mnear}/{n}")
+    print(f"auto kernel count = m in {ok}/{n} runs ({ok / n:.0%}; bar 80 %), within 1 in {near}/{n}; "
           f"distinct motifs (logos groups) of the auto model = m in {dist}/{n} ({dist / n:.0%})\n"
           f"every true motif recovered by exactly one kernel in {once}/{n} runs ({once / n:.0%}), "
           f"by exactly one distinct motif (group) in {gonce}/{n} ({gonce / n:.0%})")
     for m in sorted({r["m"] for r in rows}):
         rs = [r for r in rows if r["m"] == m]
-        print(f"  m={m}: auto {[r['auto_kernels'] for r in rs]}, distinct {[r['distinct'] for r in rs]}, "
+        print(f"  m={m}: motifs {[r['auto_motifs'] for r in rs]}, kernels {[r['auto_kernels'] for r in rs]}, distinct {[r['distinct'] for r in rs]}, "
               f"exactly once {sum(r['each_once'] for r in rs)}/{len(rs)} (groups {sum(r['each_group_once'] for r in rs)}), "
               f"recovered {sum(r['recovered'] for r in rs)}/{m * len(rs)}")
     print(f"{4 * 2**a.rounds} start kernels, {n} runs in {time.perf_counter() - t0:.0f} s; wrote {a.out}")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the bundled CTCFL example (2,000 real ChIP-seq peaks + DeepBind's test set):
 # shuffle -> train -> prune (16 -> 4 kernels) -> evaluate -> logos matched against JASPAR (and how
-# many distinct motifs the kernels hold), then prune --kernels auto: how many kernels the data need;
+# many distinct motifs the kernels hold: four kernels are not four motifs), then prune --kernels
+# auto: how many distinct motifs the data need, one kernel each where that holds the AUROC (on these
+# CTCFL peaks: 1 motif, CTCF; one kernel alone loses too much AUROC, so 3 CTCF kernels stay);
 # report puts the answer on one HTML page.
 # Usage: bash examples/demo.sh OUTDIR        (a few minutes on 2 CPU cores)
 set -euo pipefail
@@ -28,7 +30,8 @@ echo "== 5. deepprune logos: the 4 kernels as motifs, matched against JASPAR 202
 deepprune logos "$out/pruned/final" "$peaks" -o "$out/motifs.meme" --png "$out/logos" --match jaspar2020 \
     --relative-to observed
 
-echo "== 6. how many motifs do these peaks need? prune --kernels auto, then logos groups the kernels" >&2
+echo "== 6. how many motifs do these peaks need? prune --kernels auto: the smallest model that holds the" >&2
+echo "      AUROC, its kernels grouped by motif, then one kernel per motif" >&2
 deepprune prune "$peaks" --negatives "$out/negatives.fa" --kernels auto --rounds 2 --no-baseline --test "$test" \
     -o "$out/pruned_auto" "${fast[@]}"
 deepprune logos "$out/pruned_auto/final" "$peaks" -o "$out/auto/motifs.meme" --match jaspar2020 --relative-to observed
@@ -38,5 +41,5 @@ deepprune report "$out/pruned" --motifs "$out/motifs.meme" -o "$out/report.html"
 
 echo >&2
 echo "demo outputs in $out/: report.html (open it in a browser), model/, pruned/summary.tsv, evaluation.tsv," >&2
-echo "  motifs.meme, motifs.distinct.meme, matches.tsv, logos/, pruned_auto/ (prune.json: the count chosen" >&2
-echo "  and its curve), auto/" >&2
+echo "  motifs.meme, motifs.distinct.meme, matches.tsv, logos/, pruned_auto/ (prune.json: the motifs and" >&2
+echo "  kernels chosen and the curve), auto/" >&2

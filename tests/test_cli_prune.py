@@ -69,6 +69,7 @@ def test_prune_from_existing_model_and_too_many_rounds(tmp_path):
         (["--lr-decay", "-1"], "--lr-decay"),
         (["--kernels", "many"], "--kernels must be a whole number or 'auto'"),
         (["--tolerance", "0.02"], "--tolerance applies to --kernels auto only"),
+        (["--no-distinct"], "--distinct/--no-distinct applies to --kernels auto only"),
         (["--kernels", "auto", "--tolerance", "1.5"], "--tolerance must be in [0, 1)"),
     ],
 )
@@ -81,18 +82,20 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
 
 
 def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
-    """Three JASPAR motifs planted (one site per positive): from 32 kernels, auto halves to 4
-    (holds), 2 (below), then bisects to 3 (holds), and ends at 3 kernels; prune.json records the
-    curve and the choice, final/ is the 3-kernel model."""
+    """Three JASPAR motifs planted (one site per positive): from 32 kernels, auto (--no-distinct:
+    the search alone) halves to 4 (holds), 2 (below), then bisects to 3 (holds), and ends at 3
+    kernels; prune.json records the curve and the choice, final/ is the 3-kernel model. (With the
+    default --distinct, logos' grouping finds 2 motifs in those 3 kernels — CTCF twice, MAX in no
+    kernel at p < 1e-4 — and the run ends at 2.)"""
     sim = tmp_path / "sim"
     proc = run_cli("simulate", "--motifs", "jaspar:MA0139.1,MA0058.3,MA0035.4", "--n", 3000, "--length", 60,
                    "-o", sim, "--seed", 1)  # fmt: skip
     assert proc.returncode == 0, proc.stderr_text
     out = tmp_path / "auto"
-    proc = run_cli("prune", sim / "train.fa", "--kernels", "auto", "--rounds", 3, "--no-baseline", "--threads", 1,
-                   "--epochs", 30, "--patience", 5, "--kernel-length", 16, "--seed", 0, "-o", out)  # fmt: skip
+    proc = run_cli("prune", sim / "train.fa", "--kernels", "auto", "--no-distinct", "--rounds", 3, "--no-baseline",
+                   "--threads", 1, "--epochs", 30, "--patience", 5, "--kernel-length", 16, "--seed", 0, "-o", out)  # fmt: skip
     assert proc.returncode == 0, proc.stderr_text
-    assert "auto: 3 kernels" in proc.stderr_text
+    assert "auto: 3 kernels" in proc.stderr_text and "held" not in json.loads((out / "prune.json").read_text())["selection"]
     sel = json.loads((out / "prune.json").read_text())["selection"]
     assert sel["mode"] == "auto" and sel["kernels"] == 3 and sel["tolerance"] == 0.01
     floor = sel["reference_val_auroc"] - sel["tolerance"]

@@ -15,7 +15,9 @@ from deepprune_cli.core.criteria import (
     fold_removed_means,
     greedy_loss_selection,
     Selection,
+    select_count,
     select_half,
+    select_one_per_group,
 )
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import arch_spec
@@ -247,3 +249,55 @@ def test_loss_refit_matches_an_independent_logistic_fit(data):
     without_2 = [c for c in kept if c != 2]
     assert choice.statistic[2] == pytest.approx(fitted_loss(without_2) - fitted_loss(kept), abs=5e-3)
     assert choice.statistic[2] > 0.3
+
+
+@pytest.mark.parametrize("criterion", ["loss", "loss-refit", "weight", "score-weight"])
+def test_one_per_group_keeps_one_kernel_per_motif(data, criterion):
+    """Kernels 0 and 1 are one motif (group 1), 2 another (group 2), 3 has none (0): every
+    criterion keeps one copy of group 1 and kernel 2. With the loss criteria the copy kept is
+    the one whose removal would cost more, and the statistic of the removed copy is its cost."""
+    _, model = hand_built_model(fit_on=data)
+    groups = np.array([1, 1, 2, 0])
+    choice = select_one_per_group(model, data, criterion, groups)
+    assert len(choice.keep) == 2 and 2 in choice.keep and len(set(choice.keep.tolist()) & {0, 1}) == 1
+    assert select_count(model, data, criterion, 2, groups=groups).keep.tolist() == choice.keep.tolist()
+    if criterion in ("loss", "loss-refit"):
+        # Kernel 2 alone carries TTGACA: removing it must cost more than any copy did.
+        gone = ({0, 1} - set(choice.keep.tolist())).pop()
+        assert choice.statistic[2] > choice.statistic[gone]
+
+
+def test_one_per_group_keeps_a_motif_plain_loss_would_drop(data):
+    """A read-out that leans on the two CACGTG copies and barely on TTGACA: plain elimination keeps
+    both copies (removing either, its feature at the mean, costs more than losing TTGACA); one
+    kernel per motif keeps one copy and TTGACA."""
+    _, model = hand_built_model()
+    with torch.no_grad():
+        model.out.weight.copy_(torch.tensor([[4.0, 4.0, 0.05, 0.1]]))
+    assert greedy_loss_selection(model, data, keep=2).keep.tolist() == [0, 1]
+    keep = select_one_per_group(model, data, "loss", np.array([1, 1, 2, 0])).keep.tolist()
+    assert keep in ([0, 2], [1, 2])
+
+
+def test_one_per_group_refuses_inconsistent_labels(data):
+    _, model = hand_built_model()
+    with pytest.raises(ValueError, match="no kernel carries a motif"):
+        select_one_per_group(model, data, "loss", np.zeros(4, dtype=np.int64))
+    with pytest.raises(ValueError, match="label each of the 4 kernels"):
+        greedy_loss_selection(model, data, keep=2, groups=np.array([1, 1, 2]))
+
+
+def test_groups_make_copies_go_first_then_loss_decides(data):
+    """With groups, kernels without a motif and copies go before any motif's last kernel; once one
+    kernel per motif is left, the loss decides as without groups."""
+    _, model = hand_built_model(fit_on=data)
+    # three kernels called one motif, kernel 3 none: at 2 kernels, two of {0, 1, 2} stay (copies kept
+    # only because keep > motifs), never the motif-less kernel 3
+    keep = greedy_loss_selection(model, data, keep=2, groups=np.array([1, 1, 1, 0])).keep.tolist()
+    assert 3 not in keep and len(keep) == 2
+    # at 1 kernel with two motifs: the copy and kernel 3 go first, then the cheaper of 0 and 2
+    groups = np.array([1, 1, 2, 0])
+    one = greedy_loss_selection(model, data, keep=1, groups=groups)
+    two = greedy_loss_selection(model, data, keep=2, groups=groups)
+    assert set(one.keep.tolist()) < set(two.keep.tolist()) and set(two.keep.tolist()) in ({0, 2}, {1, 2})
+

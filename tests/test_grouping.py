@@ -109,3 +109,37 @@ def test_near_uniform_flanks_do_not_make_different_motifs_the_same():
     g = group_motifs(motifs)
     assert g.partition() == frozenset({frozenset({"atf1"}), frozenset({"hmx3_a", "hmx3_b"})})
     assert [m.width for m in g.motifs] == [24, 24, 24]  # reported untrimmed
+
+
+def test_kernel_groups_labels_a_models_copies_alike_and_motifless_kernels_zero():
+    """A model whose kernels 0 and 1 are CACGTG (1 shifted, on the other strand), 2 TTGACA, 3 flat
+    and 4 masked: the labels say 0 ~ 1, 2 apart, 3 and 4 without a motif; group 1 is the most
+    important kernel's."""
+    import torch
+
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.grouping import kernel_groups
+    from deepprune_cli.core.models import build_model
+    from deepprune_cli.core.layout import token_matrix
+    from deepprune_cli.core.sequences import SequenceSet
+
+    def kernel(site: str, offset: int) -> torch.Tensor:
+        w = torch.full((4, 8), -0.25)
+        for i, b in enumerate(site):
+            w[:, offset + i] = -1.0
+            w["ACGT".index(b), offset + i] = 1.0
+        return w
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(400)]
+    seqs = [s[:10] + ("CACGTGAA" if i % 2 else "TTTGACAT") + s[18:] for i, s in enumerate(seqs)]
+    tokens = token_matrix(SequenceSet.from_strings(seqs), 40)
+    model = build_model(arch_spec("deepbind", n_kernels=5, kernel_length=8), seed=0)
+    with torch.no_grad():
+        model.conv1.weight.copy_(torch.stack([kernel("CACGTG", 0), kernel("CACGTG", 2).flip(0, 1),
+                                              kernel("TTGACA", 1), torch.zeros(4, 8), kernel("GATA", 0)]))
+        model.conv1.bias.copy_(torch.tensor([-3.0, -3.0, -3.0, -1.0, -2.0]))
+        model.kernel_mask[4] = 0.0
+    labels, grouping = kernel_groups(model, tokens, importance=[1.0, 3.0, 2.0, 0.0, 5.0])
+    assert labels.tolist() == [1, 1, 2, 0, 0]
+    assert grouping.n_groups == 2 and len(grouping.motifs) == 3

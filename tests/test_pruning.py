@@ -202,12 +202,13 @@ def test_summary_format_round_trip(tmp_path, splits):
 
 
 def test_auto_count_record_and_resume(tmp_path, splits):
-    """--kernels auto on one planted site: the selection record is consistent with the curve,
-    final/ is the chosen model, and a run interrupted mid-search resumes to the same choice."""
+    """--kernels auto (without --distinct) on one planted site: the selection record is consistent
+    with the curve, final/ is the chosen model, and a run interrupted mid-search resumes to the
+    same choice."""
     import json
 
     spec, train, val, test = splits
-    opts = lambda: options(rounds=3, auto=True, baseline=False, tolerance=0.02)  # noqa: E731
+    opts = lambda: options(rounds=3, auto=True, baseline=False, tolerance=0.02, distinct=False)  # noqa: E731
     whole = tmp_path / "whole"
     PruneRun(whole, opts(), train, val, test).run(spec=spec)
     sel = json.loads((whole / "prune.json").read_text())["selection"]
@@ -233,3 +234,55 @@ def test_auto_count_record_and_resume(tmp_path, splits):
     PruneRun(cut, opts(), train, val, test, resume=True).run(spec=spec)
     assert json.loads((cut / "prune.json").read_text()) == json.loads((whole / "prune.json").read_text())
     assert state_bytes(load_model(cut / "final").model) == state_bytes(load_model(whole / "final").model)
+
+
+def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
+    """--kernels auto --distinct on two planted motifs: the record's grouping of the smallest model
+    that held is logos' grouping of that model; if it held copies (or kernels without a motif), one
+    more round keeps one kernel per motif, and the final model is that round's if its val AUROC
+    stays within merge_slack tolerances, else the held model."""
+    import json
+
+    from deepprune_cli.core.grouping import kernel_groups
+    from deepprune_cli.core.pruning import MERGE_SLACK
+
+    spec = arch_spec("deepbind", n_kernels=4, kernel_length=10)
+    rng = np.random.default_rng(3)
+    n, length = 1200, 50
+    seqs = rng.choice(list("ACGT"), size=(n, length))
+    labels = np.arange(n) % 2
+    for k, i in enumerate(np.flatnonzero(labels)):
+        p = rng.integers(0, length - 8)
+        seqs[i, p : p + 8] = list("TGACTCAT" if k % 2 else "CCACGTGG")
+    data = SequenceSet.from_strings(["".join(r) for r in seqs], labels=labels.astype(np.float32))
+    train, val = (to_device(data.subset(np.arange(a, b)), CPU, spec) for a, b in ((0, 900), (900, 1200)))
+    opts = options(kernels=4, rounds=2, auto=True, baseline=False, tolerance=0.005,
+                   train=TrainOptions(max_epochs=12, patience=4, lr=0.01, batch_size=64))
+    out = tmp_path / "auto"
+    PruneRun(out, opts, train, val).run(spec=spec)
+    sel = json.loads((out / "prune.json").read_text())["selection"]
+    held = sel["held"]
+    held_model = load_model(out / f"round{held['round']}_deepprune" if held["round"] else out / "round0_initial").model
+    pos = train.labels[:, 0] > 0.5
+    labels_now, _ = kernel_groups(held_model, train.tokens[pos].numpy())
+    assert held["groups"] == labels_now.tolist() and held["kernels"] == held_model.n_kernels
+    assert held["motifs"] == len(set(labels_now[labels_now > 0].tolist()))
+    assert sel["motifs"] == held["motifs"]
+    final = load_model(out / "final").model
+    # with this seed the smallest model that held has 4 kernels, two copies of each motif
+    assert (held["kernels"], held["motifs"]) == (4, 2)
+    (m,) = [c for c in sel["curve"] if c.get("one_per_motif")]
+    assert m["kernels"] == held["motifs"] and m["parent_round"] == held["round"] and m["round"] == sel["curve"][-1]["round"]
+    assert m["accepted"] == (m["val_auroc"] >= sel["reference_val_auroc"] - MERGE_SLACK * sel["tolerance"])
+    stage = json.loads((out / f"round{m['round']}_inter" / "config.json").read_text())["prune"]
+    assert stage["groups"] == held["groups"]
+    kept = np.asarray(stage["kept"])
+    assert sorted(labels_now[kept].tolist()) == [1, 2]  # one kernel per motif
+    assert final.n_kernels == sel["kernels"] == (2 if m["accepted"] else 4)
+    final_labels, _ = kernel_groups(final, train.tokens[pos].numpy())
+    assert sorted(final_labels.tolist()) == list(range(1, final.n_kernels + 1)) or not m["accepted"]
+    # the grouping round is seeded like the rest: a second run gives the same record and weights
+    again = tmp_path / "again"
+    PruneRun(again, opts, train, val).run(spec=spec)
+    assert json.loads((again / "prune.json").read_text()) == json.loads((out / "prune.json").read_text())
+    assert state_bytes(load_model(again / "final").model) == state_bytes(final)

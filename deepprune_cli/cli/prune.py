@@ -29,6 +29,10 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--tolerance", type=float, default=None,
               help="With --kernels auto: validation AUROC a pruned model may lose against the start model and "
               "still hold [default: 0.01].")
+@click.option("--distinct/--no-distinct", default=None,
+              help="With --kernels auto: end with one kernel per distinct motif (copies up to shift and strand, "
+              "grouped as logos groups them, merged) [default: --distinct]; --no-distinct keeps the smallest "
+              "model that held as it is.")
 @click.option("--criterion", type=click.Choice(CRITERIA), default=DEFAULT_CRITERION, show_default=True,
               help="loss: remove, one by one, the kernel whose removal raises the training loss least "
               "(default: a kernel that duplicates another goes, a motif only it learned stays); "
@@ -59,7 +63,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
 def command(
-    input_path, output, from_model, kernels, rounds, tolerance, criterion, lr_decay, baseline, lottery, resume, negatives,
+    input_path, output, from_model, kernels, rounds, tolerance, distinct, criterion, lr_decay, baseline, lottery, resume, negatives,
     negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience, val_fraction, test_path,
     seed, fmt, genome, width, device, threads, as_json, quiet,
 ):  # fmt: skip
@@ -76,7 +80,7 @@ def command(
     Example:
       deepprune prune peaks.fa --kernels 4 --rounds 6 -o pruned/
       deepprune prune peaks.fa --from model/ --kernels 4 --rounds 2 --test test.fa -o pruned/
-      deepprune prune peaks.fa --kernels auto -o pruned/    # as many kernels as the data need
+      deepprune prune peaks.fa --kernels auto -o pruned/    # how many distinct motifs the data need
     """
     import json
     import sys
@@ -102,6 +106,8 @@ def command(
             raise InputError(f"--kernels must be a whole number or 'auto', got {kernels!r}") from None
     if tolerance is not None and not auto:
         raise InputError("--tolerance applies to --kernels auto only")
+    if distinct is not None and not auto:
+        raise InputError("--distinct/--no-distinct applies to --kernels auto only")
 
     from deepprune_cli.core import architectures, layout, pruning, store, training
     from deepprune_cli.core.prepare import prepare_training
@@ -111,6 +117,7 @@ def command(
         rounds=rounds,
         auto=auto,
         tolerance=pruning.DEFAULT_TOLERANCE if tolerance is None else tolerance,
+        distinct=True if distinct is None else distinct,
         criterion=criterion,
         lr_decay=lr_decay,
         baseline=baseline,
@@ -206,5 +213,21 @@ def _auto_curve(con, sel):
     con.print(f"auto: val AUROC must stay ≥ {floor:.4f} (start model {sel['reference_val_auroc']:.4f} − {sel['tolerance']:g})")
     for point in sel["curve"][1:]:
         mark = "[green]holds[/green]" if point["holds"] else "[red]below[/red]"
-        con.print(f"  {point['kernels']:>5} kernels (round {point['round']}): {point['val_auroc']:.4f} {mark}")
-    con.print(f"[bold]auto: {sel['kernels']} kernels[/] (round {sel['round']}; final/ is that model)")
+        what = "kernel" if point["kernels"] == 1 else "kernels"
+        if point.get("one_per_motif"):
+            what += ", one per motif"
+            mark += "" if point["accepted"] else f" [red]by more than {sel['merge_slack']:g}×tolerance: not kept[/red]"
+        con.print(f"  {point['kernels']:>5} {what} (round {point['round']}): {point['val_auroc']:.4f} {mark}")
+    held = sel.get("held")
+    if held is not None:
+        con.print(f"auto: the smallest model that held ({held['kernels']} kernels, round {held['round']}) "
+                  f"holds {held['motifs']} distinct motif{'s' if held['motifs'] != 1 else ''}")
+    n = sel["kernels"]
+    con.print(f"[bold]auto: {n} kernel{'s' if n != 1 else ''}[/] (round {sel['round']}; final/ is that model)")
+    if held is not None:
+        m = sel["motifs"]
+        if m == 0:
+            con.print("auto: no kernel of that model gives a motif (too few sites or near-uniform, as in logos)")
+        else:
+            note = "" if m == n else f" ({n} kernels kept: one kernel per motif lost more than {sel['merge_slack']:g}×tolerance)"
+            con.print(f"[bold]auto: {m} distinct motif{'s' if m != 1 else ''}[/]{note}")

@@ -262,7 +262,7 @@ def _refit_losses(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_size: int = 2048,
-                          refit: bool = False) -> Selection:
+                          refit: bool = False, groups: np.ndarray | None = None) -> Selection:
     """Keep ``keep`` kernels by greedy backward elimination on the training loss.
 
     While more than ``keep`` kernels remain, remove the ``r`` whose removal (feature replaced by its
@@ -279,6 +279,12 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
     ``refit`` (criterion ``loss-refit``): while at most :data:`REFIT_MAX_KERNELS` kernels are
     alive, judge each removal after refitting the read-out (see the module docstring), and return
     the read-out refit on the kept kernels in :attr:`Selection.readout`.
+
+    ``groups`` (int64 ``(K,)``, e.g. :func:`~deepprune_cli.core.grouping.kernel_groups`): copies
+    go first. While some alive kernel has no motif (label <= 0) or shares its motif with another
+    alive kernel, only such kernels may be removed (one at a time, cheapest first), so each motif's
+    most useful copy stays; then, if more must go, any kernel by loss. With ``keep`` = the number
+    of distinct labels > 0 this keeps exactly one kernel per motif.
     """
     device = data.tokens.device
     _positive_mask(data)
@@ -314,13 +320,28 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
         base = F.binary_cross_entropy_with_logits(head.rest(pre), labels).double()
         return (_candidate_losses(head, pre, deviation, torch.tensor(cands, device=device), labels) - base).cpu().numpy()
 
+    if groups is not None:
+        groups = np.asarray(groups, dtype=np.int64)
+        if groups.shape != (K,):
+            raise ValueError(f"groups must label each of the {K} kernels, got shape {groups.shape}")
+
+    def removable(cands: list[int]) -> list[int]:
+        if groups is None:
+            return cands
+        alive_per = np.bincount(groups[cands].clip(min=0), minlength=groups.max() + 1)
+        copies = [j for j in cands if groups[j] <= 0 or alive_per[groups[j]] > 1]
+        return copies or cands  # one kernel per motif left: any kernel may go
+
     with torch.inference_mode():
         while len(alive) > keep:
-            cost = costs(alive)
-            r = 1 if len(alive) <= 64 else min(len(alive) - keep, len(alive) // 16)
+            cands = removable(alive)
+            cost = costs(alive)  # judged with every alive kernel (a refit needs them all), then restricted
+            if groups is not None:
+                cost = cost[[alive.index(j) for j in cands]]
+            r = 1 if (len(alive) <= 64 or groups is not None) else min(len(alive) - keep, len(alive) // 16)
             # Cheapest first; among equal costs the higher index goes first (the lower one stays).
-            order = np.lexsort((-np.asarray(alive), cost))[:r]
-            gone = [alive[i] for i in order]
+            order = np.lexsort((-np.asarray(cands), cost))[:r]
+            gone = [cands[i] for i in order]
             statistic[gone] = cost[order]
             current[:, gone] = mean32[gone]
             alive = [j for j in alive if j not in set(gone)]
@@ -336,15 +357,54 @@ def select_half(model: MotifCNN, data: DeviceData, criterion: str, batch_size: i
     return select_count(model, data, criterion, max(1, model.n_kernels // 2), batch_size)
 
 
-def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, batch_size: int = 2048) -> Selection:
+def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, batch_size: int = 2048,
+                 groups: np.ndarray | None = None) -> Selection:
     """Choice of ``keep`` kernels (1 <= keep <= K) by ``criterion``: the halving rounds use
-    ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings."""
+    ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings, and with
+    ``groups`` (int64 ``(K,)`` motif labels, 0 = no motif) for one kernel per motif."""
     if not 1 <= keep <= model.n_kernels:
         raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
+    if groups is not None:
+        return select_one_per_group(model, data, criterion, groups, batch_size)
     if criterion in ("loss", "loss-refit"):
         return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit")
     stat = kernel_statistic(model, data, criterion, batch_size)
     return Selection(keep_top(stat, keep), stat)
+
+
+def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000, seed: int = 0) -> np.ndarray:
+    """Each physical kernel's motif as ``logos`` groups them
+    (:func:`~deepprune_cli.core.grouping.kernel_groups`), from its sites in at most
+    ``max_sequences`` evenly spaced positives of ``data`` (plenty of sites per kernel, and the
+    grouping stays cheap): int64 ``(K,)``, 1..G, 0 for a kernel without a motif."""
+    from deepprune_cli.core.grouping import kernel_groups
+
+    rows = torch.nonzero(_positive_mask(data)).flatten()
+    take = min(len(rows), max_sequences)
+    rows = rows[torch.arange(take, device=rows.device) * len(rows) // take]  # integer steps: no float rounding
+    labels, _ = kernel_groups(model, data.tokens[rows].cpu().numpy(), seed=seed)
+    return labels
+
+
+def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, groups: np.ndarray,
+                         batch_size: int = 2048) -> Selection:
+    """Keep one kernel per motif: ``groups`` int64 ``(K,)`` labels each physical kernel with its
+    motif (> 0) or none (<= 0); one kernel per distinct label > 0 stays.
+
+    With ``loss``/``loss-refit`` copies are eliminated by training loss (see
+    :func:`greedy_loss_selection`); with a per-kernel criterion each motif keeps its kernel with the
+    largest statistic. Kernels without a motif go in both cases.
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    labels = sorted(set(groups[groups > 0].tolist()))
+    if not labels:
+        raise ValueError("no kernel carries a motif")
+    if criterion in ("loss", "loss-refit"):
+        return greedy_loss_selection(model, data, len(labels), batch_size, refit=criterion == "loss-refit",
+                                     groups=groups)
+    stat = kernel_statistic(model, data, criterion, batch_size)
+    keep = [int(keep_top(np.where(groups == g, stat, -np.inf), 1)[0]) for g in labels]
+    return Selection(np.asarray(sorted(keep), dtype=np.int64), stat)
 
 
 def fold_removed_means(parent: MotifCNN, pruned: MotifCNN, selection: Selection) -> None:

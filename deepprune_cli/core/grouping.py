@@ -180,4 +180,56 @@ def group_motifs(
     return Grouping(motifs, group, order, p, float(threshold), n_targets, db_name)
 
 
-__all__ = ["Grouping", "group_motifs", "DEFAULT_DATABASE", "DEFAULT_THRESHOLD", "DEFAULT_TRIM_BITS"]
+def kernel_groups(
+    model,
+    tokens: np.ndarray,
+    *,
+    importance: Sequence[float] | np.ndarray | None = None,
+    database: Sequence[Motif] | str = DEFAULT_DATABASE,
+    threshold: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
+) -> tuple[np.ndarray, Grouping]:
+    """Which of a model's kernels are the same motif, as ``deepprune logos`` would group them.
+
+    Each active kernel becomes a motif from its sites in ``tokens`` with ``logos``' defaults
+    (:func:`~deepprune_cli.core.interpret.kernel_ppms`: windows reaching 0.7 of the kernel's
+    largest activation, at least 10 sites, 2 bits beyond chance), and the motifs are grouped by
+    :func:`group_motifs` (background: ``tokens``' letters, both strands).
+
+    Args:
+        model: a :class:`~deepprune_cli.core.models.MotifCNN`.
+        tokens: uint8 ``(n, L)``, the sequences the sites come from (e.g. training positives).
+        importance: float ``(K,)`` per physical kernel; the most important member of each group
+            gets the lowest group numbers (see :func:`group_motifs`).
+
+    Returns:
+        ``labels`` int64 ``(K,)`` per physical kernel: its group (1..G), or 0 for a kernel that
+        gives no motif (masked, no sites, near-uniform, flat); and the :class:`Grouping` of the
+        live kernels' motifs (in the order of ``kernel_ppms``).
+    """
+    from deepprune_cli.core import interpret
+
+    K = model.n_kernels
+    weight, bias = interpret.first_layer_filters(model)
+    active = model.kernel_mask.detach().cpu().numpy() > 0
+    tokens = np.asarray(tokens, dtype=np.uint8)
+    background = interpret.letter_background(tokens)
+    if model.spec.both_strands:
+        background = (background + background[::-1]) / 2  # both strands: A = T, C = G
+    imp = np.zeros(K) if importance is None else np.asarray(importance, dtype=np.float64)
+    results = interpret.kernel_ppms(
+        weight, bias, tokens, both_strands=model.spec.both_strands, padding=model.spec.convs[0].padding,
+        background=background, importance=imp, active=active,
+    )  # fmt: skip
+    live = [r for r in results if not r.dead]
+    grouping = group_motifs(
+        [r.to_motif(f"kernel{r.kernel}") for r in live], importance=[r.importance for r in live],
+        database=database, threshold=threshold, background=background, seed=seed,
+    )  # fmt: skip
+    labels = np.zeros(K, dtype=np.int64)
+    for r, g in zip(live, grouping.group):
+        labels[r.kernel] = g
+    return labels, grouping
+
+
+__all__ = ["Grouping", "group_motifs", "kernel_groups", "DEFAULT_DATABASE", "DEFAULT_THRESHOLD", "DEFAULT_TRIM_BITS"]

@@ -13,8 +13,14 @@ the paper's comparison variants:
 
 With ``auto`` (``--kernels auto``) the final count comes from the data: halve while the fine-tuned
 model's validation AUROC stays within ``tolerance`` of the big model's, then bisect between the
-last count that held and the first that did not (:meth:`PruneRun._auto_rounds`); ``final/`` is the
-smallest model that held and ``prune.json`` records the curve.
+last count that held and the first that did not (:meth:`PruneRun._auto_rounds`). The smallest
+model that held often spends two kernels on one motif (a shifted or reverse-complement copy adds a
+little AUROC); with ``distinct`` (the default) its kernels are then grouped by motif as ``logos``
+groups them (:func:`~deepprune_cli.core.grouping.kernel_groups`) and one more round keeps one
+kernel per motif; the number of distinct motifs is the answer (``selection.motifs``). ``final/`` is
+the one-per-motif model unless its val AUROC falls more than :data:`MERGE_SLACK` tolerances below
+the big model's (then, and without ``distinct``, the smallest model that held) and ``prune.json``
+records the curve.
 
 Round 0 is the trained big model (variant ``initial``). Pruned kernels are removed physically
 (:func:`models.select_kernels` builds a smaller model), so later rounds are cheaper; saved models
@@ -43,7 +49,7 @@ import torch
 
 from deepprune_cli.core.atomic import atomic_output, recover, replace_directory
 from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
-from deepprune_cli.core.criteria import fold_removed_means, select_count
+from deepprune_cli.core.criteria import fold_removed_means, motif_labels, select_count
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.locking import output_lock
@@ -60,6 +66,9 @@ TIMINGS_FILE = "timings.json"  # work directory only: wall seconds per stage, un
 INIT_DIR = "round0_init"
 #: ``--kernels auto``: default tolerance on validation AUROC below the big model's (see PruneOptions).
 DEFAULT_TOLERANCE = 0.01
+#: ``--kernels auto --distinct``: the one-kernel-per-motif model is kept if its val AUROC is at least
+#: the big model's minus this many tolerances, else the smallest model that held stays final.
+MERGE_SLACK = 3.0
 #: ``--kernels auto`` starts from AUTO_BASE_KERNELS * 2**rounds kernels (256 with 6 rounds, as the default run).
 AUTO_BASE_KERNELS = 4
 
@@ -81,6 +90,9 @@ class PruneOptions:
             then bisect between the last count that held and the first that did not; the run
             ends at the smallest count that held. The start model still has
             ``kernels * 2**rounds`` kernels (256 with the defaults), and the count may go down to 1.
+        distinct: with ``auto``, end with one kernel per distinct motif of the smallest model that
+            held (copies of a motif up to shift and strand merged, kernels without a motif
+            dropped); False keeps that model as it is (the behaviour before 0.3).
         tolerance: the AUROC a pruned model may lose against the big model and still hold.
             0.01 by default: removing a kernel that alone carries one of m equally common motifs
             costs several hundredths of AUROC (its positives then score as negatives), whereas
@@ -96,6 +108,7 @@ class PruneOptions:
     train: TrainOptions = field(default_factory=TrainOptions)
     auto: bool = False
     tolerance: float = DEFAULT_TOLERANCE
+    distinct: bool = True
 
     @property
     def start_kernels(self) -> int:
@@ -387,18 +400,21 @@ class PruneRun:
         return self.results
 
     def _round(self, r: int, model: MotifCNN, keep: int, spec: ArchSpec, init_model: MotifCNN | None,
-               parent: int | None = None) -> MotifCNN:
+               parent: int | None = None, groups: np.ndarray | None = None) -> MotifCNN:
         """Round ``r``: prune ``model`` to ``keep`` kernels (inter), fine-tune (deepprune) and the
         comparison variants; returns the fine-tuned model. ``parent`` (auto only) is the round
-        whose model was pruned, recorded in the stage."""
+        whose model was pruned, recorded in the stage; ``groups`` (int64 ``(K,)`` motif labels of
+        ``model``'s kernels, 0 = none) keeps one kernel per motif (``keep`` = the motifs)."""
         o = self.options
         lr = _round_lr(o, r)
         extra_prune = {} if parent is None else {"parent_round": parent}
+        if groups is not None:
+            extra_prune["groups"] = groups.tolist()
         # deepprune (and inter, computed from the same pruned model before fine-tuning)
         loaded = self._load_stage(r, "inter")
         if loaded is None:
             t0 = time.perf_counter()
-            choice = select_count(model, self.train, o.criterion, keep, o.train.eval_batch_size)
+            choice = select_count(model, self.train, o.criterion, keep, o.train.eval_batch_size, groups=groups)
             keep_idx, stat = choice.keep, choice.statistic
             pruned = select_kernels(model, keep_idx)
             if choice.means is not None:  # the pruned model the criterion judged: removed features at their mean
@@ -471,7 +487,40 @@ class PruneRun:
             "rule": "smallest kernel count whose fine-tuned model's val AUROC >= reference - tolerance",
             "curve": curve,
         }
+        if o.distinct:
+            best_round = self._one_per_motif(r, best_round, best, spec, init_model)
         return best_round
+
+    def _one_per_motif(self, r: int, held_round: int, held: MotifCNN, spec: ArchSpec,
+                       init_model: MotifCNN | None) -> int:
+        """``distinct``: group the kernels of the smallest model that held (round ``held_round``)
+        by motif on the training positives and, if two share a motif or one has none, prune to one
+        kernel per motif in round ``r + 1``. Returns the final round; updates :attr:`selection`."""
+        labels = motif_labels(held, self.train, seed=self.options.train.seed)
+        n_motifs = len(set(labels[labels > 0].tolist()))
+        sel = self.selection
+        sel["held"] = {"kernels": held.n_kernels, "round": held_round, "motifs": n_motifs,
+                       "groups": labels.tolist()}
+        sel["motifs"] = n_motifs  # the answer: distinct motifs, whichever model ends up final
+        sel["rule"] += ("; then one kernel per distinct motif (logos' grouping) of that model, kept if its val AUROC "
+                        ">= reference - merge_slack x tolerance")
+        sel["merge_slack"] = MERGE_SLACK
+        if n_motifs == 0 or n_motifs == held.n_kernels:
+            return held_round  # every kernel already a different motif (or none gives one: nothing to merge)
+        r += 1
+        self._round(r, held, n_motifs, spec, init_model, parent=held_round, groups=labels)
+        auc = self._result(r, "deepprune").val_auroc
+        floor = sel["reference_val_auroc"] - sel["tolerance"]
+        # A copy usually adds a little AUROC (a second offset or strand of the motif), so the merged
+        # model may fall below the floor by up to MERGE_SLACK tolerances; losing a motif that the
+        # grouping wrongly merged (a kernel mixing two motifs) costs that motif's positives: more.
+        accepted = auc >= sel["reference_val_auroc"] - MERGE_SLACK * sel["tolerance"]
+        sel["curve"].append({"round": r, "kernels": n_motifs, "parent_round": held_round, "val_auroc": auc,
+                             "holds": auc >= floor, "one_per_motif": True, "accepted": accepted})
+        if not accepted:
+            return held_round
+        sel["kernels"], sel["round"] = n_motifs, r
+        return r
 
     def _finish(self, final_round: int) -> None:
         final = self.work / "final"
