@@ -107,3 +107,17 @@ def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
     assert json.loads((out / "final" / "config.json").read_text())["n_kernels"] == 3
     rows = [line.split("\t") for line in (out / "summary.tsv").read_text().splitlines()[1:]]
     assert [(r[0], r[1]) for r in rows if r[2] == "deepprune"] == [("1", "16"), ("2", "8"), ("3", "4"), ("4", "2"), ("5", "3")]
+
+
+def test_valid_file_validates_every_stage(tmp_path):
+    """prune --valid: the given set (with its shuffles) validates every fit; no input is held out."""
+    pos = _fasta(tmp_path, n=120)
+    valid = ebox_fasta(tmp_path / "valid.fa", 40, 40, seed=5)
+    out = tmp_path / "p"
+    proc = run_cli("prune", pos, "--valid", valid, "--kernels", 1, "--rounds", 1, "-o", out, "-q", "--no-baseline", *FAST)
+    assert proc.returncode == 0, proc.stderr_text
+    data = json.loads((out / "prune.json").read_text())["data"]
+    assert data["valid"] == str(valid) and data["n_val"] == 40 * 3 and data["n_train"] == 120 * 3
+    proc = run_cli("prune", pos, "--valid", valid, "--val-fraction", "0.2", "-o", tmp_path / "q", *FAST)
+    assert_clean_error(proc, "--valid and --val-fraction")
+    assert not (tmp_path / "q").exists() and not (tmp_path / ".q.partial").exists()

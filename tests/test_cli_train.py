@@ -200,3 +200,37 @@ def test_help_is_fast_and_documents_padding():
     assert time.perf_counter() - t0 < 5  # no torch import for --help
     text = " ".join(proc.stdout.split())
     assert "pad every record with N" in text and "--both-strands / --one-strand" in text
+
+
+def test_valid_file_replaces_the_split(tmp_path):
+    """--valid: early stopping on the given set (its AUROC is metrics.json's val_auroc), none of
+    INPUT held out; an unlabelled set gets shuffled negatives as INPUT does; errors are one line."""
+    from deepprune_cli.core import store, training
+    from deepprune_cli.core.sequences import read_sequences
+
+    rng = np.random.default_rng(1)
+    peaks = _peaks(200)
+    pos = _fasta(tmp_path / "pos.fa", peaks[:140])
+    rand = ["".join(rng.choice(list("ACGT"), 101)) for _ in range(40)]
+    valid = _fasta(tmp_path / "valid.fa", peaks[140:180] + rand, ["label=1"] * 40 + ["label=0"] * 40)
+    proc = invoke(pos, "--valid", valid, "-o", tmp_path / "m", "-q", "--kernels", "2", *FAST)
+    assert proc.returncode == 0, proc.err
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["data"]["valid"] == str(valid) and cfg["data"]["n_val"] == 80
+    assert cfg["data"]["n_train"] == 140 * 3  # every input record trains (with its 2 shuffles)
+    met = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    model = store.load_model(tmp_path / "m").model
+    again = training.evaluate(model, read_sequences(valid))["auroc"]
+    assert abs(met["val_auroc"] - again) < 1e-6, (met["val_auroc"], again)
+
+    unlabelled = _fasta(tmp_path / "vpos.fa", peaks[140:180])
+    proc = invoke(pos, "--valid", unlabelled, "-o", tmp_path / "u", "-q", "--kernels", "2", *FAST)
+    assert proc.returncode == 0, proc.err
+    assert json.loads((tmp_path / "u" / "config.json").read_text())["data"]["n_val"] == 40 * 3
+
+    both = invoke(pos, "--valid", valid, "--val-fraction", "0.2", "-o", tmp_path / "b", *FAST)
+    assert_clean_error(both, "--valid and --val-fraction")
+    neg = _fasta(tmp_path / "neg.fa", rand)
+    no_neg = invoke(pos, "--negatives", neg, "--valid", unlabelled, "-o", tmp_path / "n", *FAST)
+    assert_clean_error(no_neg, "vpos.fa", "one class only")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "n").exists()

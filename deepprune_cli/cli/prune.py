@@ -51,7 +51,9 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--lr", type=float, default=None, help="Learning rate of round 0 and the baselines [default: 0.003].")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs per fit [default: 100].")
 @click.option("--patience", type=int, default=15, show_default=True, help="Early-stopping patience (epochs).")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share held out for validation.")
+@click.option("--val-fraction", type=float, default=None, help="Share held out for validation [default: 0.1].")
+@click.option("--valid", "valid_path", default=None, metavar="FILE",
+              help="Validation set for every fit instead of a split of INPUT (labelled, or shuffled negatives added as for INPUT).")
 @click.option("--test", "test_path", default=None, help="Labelled test set: test AUROC for every stage.")
 @seed_option
 @input_format_options
@@ -60,7 +62,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
 def command(
     input_path, output, from_model, kernels, rounds, tolerance, criterion, lr_decay, baseline, lottery, resume, negatives,
-    negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience, val_fraction, test_path,
+    negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience, val_fraction, valid_path, test_path,
     seed, fmt, genome, width, device, threads, as_json, quiet,
 ):  # fmt: skip
     """Train a model with KERNELS·2^ROUNDS kernels on INPUT, then ROUNDS times keep the better half
@@ -138,8 +140,9 @@ def command(
     pos = read_input(input_path, fmt, genome, width)
     neg = read_input(negatives, fmt, genome, width) if negatives else None
     test = read_input(test_path, fmt, genome, width) if test_path else None
+    valid = read_input(valid_path, fmt, genome, width) if valid_path else None
     prep = prepare_training(
-        pos, neg, test, spec=spec, arch=arch, kernels=opts.start_kernels, kernel_length=kernel_length,
+        pos, neg, test, valid=valid, spec=spec, arch=arch, kernels=opts.start_kernels, kernel_length=kernel_length,
         both_strands=both_strands, negative_copies=negative_copies, val_fraction=val_fraction, seed=seed,
         device=dev, threads=threads,
     )  # fmt: skip

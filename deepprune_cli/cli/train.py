@@ -45,7 +45,17 @@ ARCH_HELP = (
 @click.option("--lr", type=float, default=None, help="Adam learning rate [default: 0.003].")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs [default: 100]; early stopping usually ends sooner.")
 @click.option("--patience", type=int, default=15, show_default=True, help="Epochs without a lower validation loss before stopping.")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share held out for validation (seeded, random).")
+@click.option(
+    "--val-fraction", type=float, default=None, help="Share held out for validation (seeded, random) [default: 0.1]."
+)
+@click.option(
+    "--valid",
+    "valid_path",
+    default=None,
+    metavar="FILE",
+    help="Validation set for early stopping instead of a split of INPUT (any format INPUT may have; "
+    "labelled, or shuffled negatives added as for INPUT).",
+)
 @click.option("--l1", type=float, default=0.0, show_default=True, help="L1 penalty on dense-layer weights.")
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty on dense-layer weights.")
 @click.option("--test", "test_path", default=None, metavar="FILE", help="Labelled test set: its AUROC/AUPRC go to metrics.json.")
@@ -67,14 +77,14 @@ ARCH_HELP = (
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def command(
     input_path, output, negatives, negative_copies, shuffle_negatives, arch, kernels, kernel_length, dropout, both_strands,
-    batch_size, lr, epochs, patience, val_fraction, l1, l2, test_path, seed, seeds, fmt, genome, width, device,
+    batch_size, lr, epochs, patience, val_fraction, valid_path, l1, l2, test_path, seed, seeds, fmt, genome, width, device,
     threads, deterministic, force, as_json, quiet,
 ):  # fmt: skip
     """Train a CNN on INPUT (FASTA, DeepBind .seq, Zeng .data or BED + --genome).
 
     Unlabelled records are positives; inputs with no negatives (plain FASTA, a DeepBind _AC
-    file) get seeded dinucleotide-shuffled negatives. A seeded random validation split drives
-    early stopping (best weights restored). Writes OUTPUT/ with config.json, weights.pt,
+    file) get seeded dinucleotide-shuffled negatives. A seeded random validation split, or the
+    --valid set, drives early stopping (best weights restored). Writes OUTPUT/ with config.json, weights.pt,
     history.tsv and metrics.json.
 
     Mixed lengths: globally pooled architectures (deepbind, 1layer, 2layer, 3layer, ...) pad
@@ -125,12 +135,14 @@ def command(
     pos = read_input(input_path, fmt, genome, width)
     neg = read_input(negatives, fmt, genome, width) if negatives else None
     test = read_input(test_path, fmt, genome, width) if test_path else None
+    valid = read_input(valid_path, fmt, genome, width) if valid_path else None
     # Labels, shuffled negatives, architecture sized to the data, test checks, seeded split:
     # the same preparation `prune` uses.
     prep = prepare.prepare_training(
         pos,
         neg,
         test,
+        valid=valid,
         arch=arch,
         kernels=kernels,
         kernel_length=kernel_length,
