@@ -234,3 +234,22 @@ def test_valid_file_replaces_the_split(tmp_path):
     no_neg = invoke(pos, "--negatives", neg, "--valid", unlabelled, "-o", tmp_path / "n", *FAST)
     assert_clean_error(no_neg, "vpos.fa", "one class only")
     assert not (tmp_path / "b").exists() and not (tmp_path / "n").exists()
+
+
+def test_invented_negatives_are_said_and_none_for_multilabel(trained, tmp_path):
+    out, proc = trained
+    note = json.loads((out / "metrics.json").read_text())["negatives"]
+    assert note.startswith("dinucleotide-shuffled, 2 per positive"), note
+    assert "negatives: dinucleotide-shuffled, 2 per positive" in proc.err
+    sim = tmp_path / "koo"
+    made = subprocess.run([sys.executable, "-m", "deepprune_cli", "simulate", "--preset", "koo2019", "--n", "300",
+                           "-o", str(sim)], capture_output=True, text=True)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    proc = run(sim / "train.fa", "--arch", "cnn-4", "--valid", sim / "valid.fa", "--test", sim / "test.fa",
+               "-o", tmp_path / "m", "--epochs", "1", "--threads", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.err
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["data"]["n_total"] == cfg["data"]["n_input"] == cfg["data"]["n_train"]
+    assert cfg["data"]["n_val"] == 30 and "shuffled_negatives" not in cfg["data"]
+    assert "none invented" in json.loads((tmp_path / "m" / "metrics.json").read_text())["negatives"]
+    assert "none invented" in proc.err

@@ -189,6 +189,22 @@ def test_labelled_input_used_as_is_and_one_class_refused(data_dir):
         D.make_training_data(only_pos, negatives=only_pos)
 
 
+def test_multilabel_without_zero_rows_gets_no_invented_negatives():
+    # Koo & Eddy's design: every sequence carries some class, so no row is all zero; each class's
+    # negatives are the other records. Shuffles used to be added here (any all-zero row was asked for).
+    seqs = ["ACGTTGCAAGGCTTACGGAT" * 2] * 10
+    ml = SequenceSet.from_strings(seqs, labels=np.array([[1, 0], [0, 1]] * 5, dtype=np.float32))
+    data = D.make_training_data(ml)
+    assert len(data.seqs) == 10 and "shuffled_negatives" not in data.info
+    assert "none invented" in D.negatives_note(data.info)
+    # a class that every record carries still gets shuffled negatives, and the note says so
+    ones = SequenceSet.from_strings(seqs, labels=np.array([[1, 0], [1, 1]] * 5, dtype=np.float32))
+    data = D.make_training_data(ones, copies=3)
+    assert len(data.seqs) == 40 and data.seqs.labels[10:].sum() == 0
+    assert D.negatives_note(data.info).startswith("dinucleotide-shuffled, 3 per positive (30 made")
+    assert D.negatives_note(D.make_training_data(ml, shuffle=True).info).startswith("dinucleotide-shuffled, 2 per")
+
+
 def test_split_is_stratified_seeded_and_refuses_too_few():
     pos = SequenceSet.from_strings(["ACGT" * 10] * 20 + ["TTGA" * 10] * 20, labels=[1] * 20 + [0] * 20)
     data = D.make_training_data(pos)

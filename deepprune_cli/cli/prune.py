@@ -106,6 +106,7 @@ def command(
         raise InputError("--tolerance applies to --kernels auto only")
 
     from deepprune_cli.core import architectures, layout, pruning, store, training
+    from deepprune_cli.core.datasets import negatives_note
     from deepprune_cli.core.prepare import prepare_training
 
     opts = pruning.PruneOptions(
@@ -162,6 +163,7 @@ def command(
             f"({criterion}), {prep.info['n_train']} training / {prep.info['n_val']} validation sequences, "
             f"device {dev.type}"
         )
+        con.print(f"negatives: {negatives_note(prep.info)}", highlight=False)
     run = pruning.PruneRun(out, opts, prep.train, prep.val, test_dd, device=dev, data_info=prep.info,
                            progress=progress, resume=resume)
     try:

@@ -24,7 +24,7 @@ ARCH_HELP = (
 @click.option(
     "--shuffle-negatives/--no-shuffle-negatives",
     default=None,
-    help="Add dinucleotide-shuffled negatives [default: only when the input has no negatives].",
+    help="Add dinucleotide-shuffled negatives [default: only when a class has no negatives; multi-label data whose classes all have records without them get none].",
 )
 @click.option("--arch", default="deepbind", show_default=True, metavar="NAME", help=ARCH_HELP)
 @click.option("--kernels", type=int, default=None, help="First-layer kernels (motif detectors) [deepbind: 16].")
@@ -114,6 +114,7 @@ def command(
 
     # Heavy imports only now, so `deepprune --help` stays instant.
     from deepprune_cli.core import architectures, prepare, store, training
+    from deepprune_cli.core.datasets import negatives_note
     from deepprune_cli.core.seeds import fit_seeds, seed_stats, summary_rows, write_trained
 
     dev = training.resolve_device(device)
@@ -175,6 +176,7 @@ def command(
             f"arch {spec.name} ({spec.n_kernels} kernels x {spec.kernel_length} bp, "
             f"{'both strands' if spec.both_strands else 'one strand'}), device {dev.type}"
         )
+        con.print(f"negatives: {negatives_note(prep.info)}", highlight=False)
     progress = _Progress(con, run_seeds, opts.max_epochs, enabled=show)
     with progress:
         trained = fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update)

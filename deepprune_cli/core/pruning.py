@@ -44,6 +44,7 @@ import torch
 from deepprune_cli.core.atomic import atomic_output, recover, replace_directory
 from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 from deepprune_cli.core.criteria import fold_removed_means, select_count
+from deepprune_cli.core.datasets import negatives_note
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.locking import output_lock
@@ -287,6 +288,9 @@ class PruneRun:
         )
         stage = {k: v for k, v in asdict(result).items() if k != "seconds"}  # keeps stage dirs reproducible
         stage_metrics = dict(metrics, best_epoch=best_epoch, epochs=len(history), stage=stage)
+        note = negatives_note(self.data_info)
+        if note is not None:
+            stage_metrics["negatives"] = note
         save_model(
             self.work / result.name,
             model,

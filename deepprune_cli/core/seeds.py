@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from deepprune_cli.core import metrics, models, store, training
+from deepprune_cli.core import datasets, metrics, models, store, training
 from deepprune_cli.core.atomic import atomic_directory, atomic_output
 from deepprune_cli.core.prepare import PreparedData
 
@@ -61,6 +61,9 @@ def fit_seeds(
             "val_auprc": best.get("val_auprc"),
             "n_parameters": models.count_parameters(model),
         }
+        note = datasets.negatives_note(prep.info)
+        if note is not None:  # say where the negatives came from, invented ones above all
+            met["negatives"] = note
         if prep.test is not None:
             met.update(training.evaluate(model, prep.test, device, prefix="test_"))
         out.append(TrainedModel(s, model, history, met, dict(options.to_dict(), seed=s, device=device.type)))
