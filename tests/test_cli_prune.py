@@ -26,10 +26,10 @@ def test_prune_writes_stages_summary_and_final(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
         ["final", "prune.json", "summary.tsv", "round0_initial"]
-        + [f"round{r}_{v}" for r in (1, 2) for v in ("deepprune", "inter", "baseline")]
+        + [f"round{r}_{v}" for r in (1, 2) for v in ("deepprune", "inter", "baseline", "baseline_first")]
     )
     header = (out / "summary.tsv").read_text().splitlines()[0]
-    assert header == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\tseconds"
+    assert header == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\ttrained_ok\tseconds"
     cfg = json.loads((out / "final" / "config.json").read_text())
     assert cfg["n_kernels"] == 2 and cfg["n_kernels_original"] == 8
 
@@ -70,6 +70,8 @@ def test_prune_from_existing_model_and_too_many_rounds(tmp_path):
         (["--kernels", "many"], "--kernels must be a whole number or 'auto'"),
         (["--tolerance", "0.02"], "--tolerance applies to --kernels auto only"),
         (["--kernels", "auto", "--tolerance", "1.5"], "--tolerance must be in [0, 1)"),
+        (["--baseline-seeds", "0"], "--baseline-seeds must be at least 1"),
+        (["--no-baseline", "--baseline-seeds", "2"], "--baseline-seeds applies to baselines"),
     ],
 )
 def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
@@ -121,3 +123,46 @@ def test_valid_file_validates_every_stage(tmp_path):
     proc = run_cli("prune", pos, "--valid", valid, "--val-fraction", "0.2", "-o", tmp_path / "q", *FAST)
     assert_clean_error(proc, "--valid and --val-fraction")
     assert not (tmp_path / "q").exists() and not (tmp_path / ".q.partial").exists()
+
+
+def test_baseline_best_of_seeds_kept_by_validation_loss_first_seed_kept_too(tmp_path):
+    pos = _fasta(tmp_path)
+    runs = {}
+    for n in (1, 3):
+        out = tmp_path / f"b{n}"
+        proc = run_cli("prune", pos, "--kernels", 1, "--rounds", 1, "--baseline-seeds", n, "-o", out, *FAST)
+        assert proc.returncode == 0, proc.stderr_text
+        runs[n] = out
+    one, three = runs[1], runs[3]
+    assert not (one / "round1_baseline_first").exists()
+    cfg = json.loads((three / "round1_baseline" / "config.json").read_text())
+    tried = cfg["prune"]["baseline_seeds"]
+    assert len(tried) == 3 and len({t["seed"] for t in tried}) == 3
+    kept = min(tried, key=lambda t: t["val_loss"])
+    assert cfg["prune"]["kept_seed"] == kept["seed"] == cfg["training"]["seed"]
+    # the first seed's fit is the single-seed run's baseline, byte for byte
+    first = three / "round1_baseline_first"
+    assert (first / "weights.pt").read_bytes() == (one / "round1_baseline" / "weights.pt").read_bytes()
+    # extra baseline fits leave the deepprune models as they were
+    assert (three / "final" / "weights.pt").read_bytes() == (one / "final" / "weights.pt").read_bytes()
+    # both comparisons in the log
+    proc_err = run_cli("prune", pos, "--kernels", 1, "--rounds", 1, "-o", tmp_path / "c", *FAST).stderr_text
+    assert "vs baseline" in proc_err and "vs first-seed baseline" in proc_err
+
+
+def test_a_model_that_learns_nothing_is_reported_failed(tmp_path):
+    """Positives without any signal (random sequences against their own shuffles): every fit is no
+    better than chance, and the log, summary.tsv and metrics.json say so."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pos = tmp_path / "noise.fa"
+    pos.write_text("".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), 40))}\n" for i in range(150)))
+    out = tmp_path / "p"
+    proc = run_cli("prune", pos, "--kernels", 1, "--rounds", 1, "--baseline-seeds", 1, "-o", out, *FAST)
+    assert proc.returncode == 0, proc.stderr_text
+    rows = [ln.split("\t") for ln in (out / "summary.tsv").read_text().splitlines()[1:]]
+    assert {r[2]: r[-2] for r in rows}["baseline"] == "no"
+    assert "training failed" in proc.stderr_text
+    met = json.loads((out / "round1_baseline" / "metrics.json").read_text())
+    assert met["trained_ok"] is False and "no better than chance" in met["failure"]

@@ -113,6 +113,11 @@ def test_seeds_write_one_model_per_seed_and_summary_and_reproduce(trained, tmp_p
     assert "mean ± sd" in proc.err
     rows = (tmp_path / "s" / "summary.tsv").read_text().splitlines()
     assert rows[0].startswith("seed\tbest_epoch") and [r.split("\t")[0] for r in rows[1:]] == ["0", "1", "mean", "sd"]
+    # seed 1 of this slice never leaves the base rate (val loss 0.630, the prior's 0.637): said so
+    ok = [json.loads((tmp_path / "s" / f"seed{s}" / "metrics.json").read_text())["trained_ok"] for s in (0, 1)]
+    assert ok == [True, False]
+    assert rows[0].endswith("\ttrained_ok") and [r.split("\t")[-1] for r in rows[1:]] == ["yes", "no", "1/2", ""]
+    assert "seed 1: training failed" in proc.err
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert set(summary["stats"]) >= {"val_auroc", "test_auroc"}
     w0 = (tmp_path / "s" / "seed0" / "weights.pt").read_bytes()
@@ -253,3 +258,13 @@ def test_invented_negatives_are_said_and_none_for_multilabel(trained, tmp_path):
     assert cfg["data"]["n_val"] == 30 and "shuffled_negatives" not in cfg["data"]
     assert "none invented" in json.loads((tmp_path / "m" / "metrics.json").read_text())["negatives"]
     assert "none invented" in proc.err
+
+
+def test_training_that_learns_nothing_is_said(tmp_path):
+    rng = np.random.default_rng(0)
+    noise = _fasta(tmp_path / "noise.fa", ["".join(rng.choice(list("ACGT"), 60)) for _ in range(150)])
+    proc = run(noise, "-o", tmp_path / "m", "-q", "--kernels", "2", *FAST)
+    assert proc.returncode == 0, proc.err
+    met = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert met["trained_ok"] is False and "no better than chance" in met["failure"]
+    assert "training failed" in proc.err  # said even with -q

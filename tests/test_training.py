@@ -57,6 +57,20 @@ def test_best_weights_are_restored(rest, trained):
     assert ev["val_loss"] == pytest.approx(best["val_loss"], rel=1e-5, abs=1e-6)
 
 
+def test_training_failure_says_constant_and_chance_models_failed(rest, trained):
+    train, val, test = rest
+    assert T.training_failure(trained[0], val) is None  # a model that learned
+    dead = M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0)
+    with torch.no_grad():
+        for p in dead.parameters():
+            p.zero_()
+    assert T.training_failure(dead, val).startswith("constant output")
+    # labels unrelated to the sequences: whatever the model does is chance
+    rng = np.random.default_rng(0)
+    noise = val.with_labels(rng.permutation(val.labels))
+    assert "no better than chance" in T.training_failure(trained[0], noise)
+
+
 def test_early_stopping_stops_before_max_epochs(rest):
     train, val, _ = rest
     model = M.build_model(A.arch_spec("deepbind", n_kernels=4), seed=0)

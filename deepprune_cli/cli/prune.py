@@ -38,6 +38,10 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--lr-decay", type=float, default=1.2, show_default=True, help="Round i fine-tunes with lr / decay^i.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train each round's kernel count from scratch (same seed).")
+@click.option("--baseline-seeds", type=int, default=None,
+              help="Fit each baseline from this many seeds and keep the lowest validation loss (a from-scratch "
+              "fit can fail to learn); with more than one the first seed's fit is kept too, as baseline_first "
+              "[default: 3].")
 @click.option("--lottery", is_flag=True, help="Also retrain the surviving kernels from their initial weights.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last completed stage.")
 @click.option("--negatives", default=None, help="Negative sequences (default: dinucleotide shuffles of INPUT's positives).")
@@ -61,7 +65,8 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
 def command(
-    input_path, output, from_model, kernels, rounds, tolerance, criterion, lr_decay, baseline, lottery, resume, negatives,
+    input_path, output, from_model, kernels, rounds, tolerance, criterion, lr_decay, baseline, baseline_seeds, lottery,
+    resume, negatives,
     negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience, val_fraction, valid_path, test_path,
     seed, fmt, genome, width, device, threads, as_json, quiet,
 ):  # fmt: skip
@@ -104,6 +109,8 @@ def command(
             raise InputError(f"--kernels must be a whole number or 'auto', got {kernels!r}") from None
     if tolerance is not None and not auto:
         raise InputError("--tolerance applies to --kernels auto only")
+    if baseline_seeds is not None and not baseline:
+        raise InputError("--baseline-seeds applies to baselines; it cannot be used with --no-baseline")
 
     from deepprune_cli.core import architectures, layout, pruning, store, training
     from deepprune_cli.core.datasets import negatives_note
@@ -117,6 +124,7 @@ def command(
         criterion=criterion,
         lr_decay=lr_decay,
         baseline=baseline,
+        baseline_seeds=pruning.DEFAULT_BASELINE_SEEDS if baseline_seeds is None else baseline_seeds,
         lottery=lottery,
         train=training.TrainOptions.given(lr=lr, batch_size=batch_size, max_epochs=epochs, patience=patience, seed=seed),
     )
@@ -221,9 +229,11 @@ class _Progress:
         elif event in ("stage", "resumed"):
             test = "" if info["test_auroc"] is None else f", test AUROC {info['test_auroc']:.4f}"
             done = "resumed" if event == "resumed" else f"{info['epochs']} epochs, {info['seconds']:.1f} s"
+            failed = "" if info.get("trained_ok", True) else " [bold red]training failed[/]" + (
+                f": {info['failure']}" if info.get("failure") else "")
             self.con.print(
                 f"  round {info['round']} {info['variant']:<9} {info['kernels']:>5} kernels: "
-                f"val AUROC {info['val_auroc']:.4f}{test} ({done})"
+                f"val AUROC {info['val_auroc']:.4f}{test} ({done}){failed}"
             )
 
 
@@ -231,15 +241,31 @@ def _table(con, results, with_test):
     from rich.table import Table
 
     table = Table(title="deepprune prune summary")
-    for col in ("round", "kernels", "variant", "epochs", "val AUROC") + (("test AUROC",) if with_test else ()) + ("s",):
+    for col in ("round", "kernels", "variant", "epochs", "val AUROC") + (("test AUROC",) if with_test else ()) + ("s", "trained"):
         table.add_column(col, justify="right")
     for r in results:
         cells = [str(r.round), str(r.kernels), r.variant, str(r.epochs), f"{r.val_auroc:.4f}"]
         if with_test:
             cells.append("" if r.test_auroc is None else f"{r.test_auroc:.4f}")
         cells.append("" if r.seconds is None else f"{r.seconds:.1f}")
+        cells.append("yes" if r.trained_ok else "[bold red]FAILED[/]")
         table.add_row(*cells)
     con.print(table)
+    _versus_baselines(con, results, with_test)
+
+
+def _versus_baselines(con, results, with_test):
+    """Deepprune against the baseline both ways, at each kernel count that has them: the kept
+    (best-of-seeds) baseline and the first seed's alone, so a win is never only against a dead fit."""
+    from deepprune_cli.core.pruning import baseline_comparison
+
+    for c in baseline_comparison(results, "test_auroc" if with_test else "val_auroc"):
+        parts = [f"vs baseline {c['baseline']:.4f} ({c['deepprune'] - c['baseline']:+.4f})"]
+        if c.get("baseline_first") is not None:
+            parts.append(f"vs first-seed baseline {c['baseline_first']:.4f} ({c['deepprune'] - c['baseline_first']:+.4f})")
+        dead = [v for v in ("baseline", "baseline_first") if v in c["failed"]]
+        tail = f" [bold red]({', '.join(dead)} failed to train)[/]" if dead else ""
+        con.print(f"{c['kernels']} kernels, {c['metric']}: deepprune {c['deepprune']:.4f} " + "; ".join(parts) + tail)
 
 
 def _auto_curve(con, sel):

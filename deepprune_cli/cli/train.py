@@ -183,6 +183,9 @@ def command(
     write_trained(out, trained, data_info, per_seed=seed_list is not None)
     summaries = summary_rows(trained)
     stats = seed_stats(trained)
+    for s in summaries:  # said even with --quiet: a model that learned nothing must not pass unnoticed
+        if not s.get("trained_ok", True):
+            con.print(f"[bold red]warning[/]: seed {s['seed']}: training failed: {s['failure']}", highlight=False)
     if show:
         _report(con, out, summaries, seed_list is not None, stats)
     if as_json:

@@ -219,6 +219,10 @@ def json_record(r: dict) -> dict:
 def paired_comparison(records, a: str, b: str) -> list[dict]:
     """Variant ``b`` against ``a`` on the same data sets, per kernel count (and round).
 
+    ``a == "baseline"`` with ``baseline_first`` records present (prune's ``--baseline-seeds`` > 1):
+    the rows against ``baseline_first`` follow, so the comparison is made both ways: against the
+    best-of-seeds baseline and against the first seed's alone (each row names its ``a``).
+
     Pairs are records of one ``dataset`` with the same ``kernels`` (and ``round`` when both have
     one). For each kernel count: the number of data sets, medians, how often ``b`` is better, and
     the one-sided Wilcoxon signed-rank p-value for ``b > a`` (scipy; ``nan`` with fewer than 2
@@ -231,6 +235,16 @@ def paired_comparison(records, a: str, b: str) -> list[dict]:
     for v in (a, b):
         if v not in variants:
             raise InputError(f"--compare: no results for variant '{v}' (have: {', '.join(sorted(variants))})")
+    rows = _paired(records, a, b)
+    if a == "baseline" and b != "baseline_first" and "baseline_first" in variants:
+        try:
+            rows += _paired(records, "baseline_first", b)
+        except InputError:
+            pass  # no data set has both at one kernel count: the main comparison stands alone
+    return rows
+
+
+def _paired(records, a: str, b: str) -> list[dict]:
     by_key: dict = {}
     for r in records:
         if r["variant"] not in (a, b):
@@ -324,7 +338,7 @@ def write_plots(records, plot_path, compare, comparison) -> list:
     title = datasets[0] if len(datasets) == 1 else f"mean over {len(datasets)} data sets"
     written = [plots.plot_auroc_vs_kernels(series, plot_path, title=title)]
     if compare is not None and comparison and len(datasets) > 1:
-        smallest = comparison[-1]
+        smallest = [c for c in comparison if c["a"] == compare[0]][-1]  # not the first-seed rows after it
         p = Path(plot_path)
         scatter = p.with_name(f"{p.stem}_scatter{p.suffix}")
         pv = smallest["p_value"]

@@ -506,7 +506,7 @@ def _across(runs: list[RunData]) -> str:
     variants = {r["variant"] for r in records}
     if {"baseline", "deepprune"} <= variants:
         try:
-            comparison = evaluation.paired_comparison(records, "baseline", "deepprune")
+            comparison = [c for c in evaluation.paired_comparison(records, "baseline", "deepprune") if c["a"] == "baseline"]
         except InputError:
             comparison = []
         if comparison:
@@ -515,6 +515,13 @@ def _across(runs: list[RunData]) -> str:
             verdict = (f"deepprune beats the same-size baseline on {last['b_wins']} of {last['n_datasets']} experiments "
                        f"at {last['kernels']} kernels (one-sided Wilcoxon signed-rank p = {_fmt_p(pv)})")  # fmt: skip
             points = list(zip(last["auroc_a"], last["auroc_b"], last["datasets"]))
+            if "baseline_first" in variants:  # the baseline is the best of several seeds: the first seed's alone too
+                try:
+                    first = evaluation.paired_comparison(records, "baseline_first", "deepprune")[-1]
+                    verdict += (f"; against the first seed's baseline alone on {first['b_wins']} of "
+                                f"{first['n_datasets']} (p = {_fmt_p(first['p_value'])})")  # fmt: skip
+                except InputError:
+                    pass
             parts.append(f"<p>{html.escape(verdict)}</p>")
             parts.append(scatter_chart(points, f"baseline {label} AUROC", f"deepprune {label} AUROC",
                                        title=f"{last['kernels']} kernels, n = {last['n_datasets']}"))  # fmt: skip

@@ -61,6 +61,11 @@ def fit_seeds(
             "val_auprc": best.get("val_auprc"),
             "n_parameters": models.count_parameters(model),
         }
+        # A fit that learned nothing is said, not averaged in silently (a constant output scores 0.5).
+        failure = training.training_failure(model, prep.val, device)
+        met["trained_ok"] = failure is None
+        if failure is not None:
+            met["failure"] = failure
         note = datasets.negatives_note(prep.info)
         if note is not None:  # say where the negatives came from, invented ones above all
             met["negatives"] = note
@@ -88,16 +93,25 @@ def summary_rows(trained: Sequence[TrainedModel]) -> list[dict]:
 
 
 def format_seed_summary(trained: Sequence[TrainedModel]) -> str:
-    """``summary.tsv``: one row per seed, then the ``mean`` and ``sd`` rows."""
+    """``summary.tsv``: one row per seed, then the ``mean`` and ``sd`` rows; the last column,
+    ``trained_ok``, is ``yes`` or ``no`` (a failed fit, :func:`training.training_failure`), and on
+    the ``mean`` row how many seeds trained."""
 
     def fmt(v):
         return "nan" if v is None else (str(v) if isinstance(v, int) else f"{float(v):.6f}")
 
+    def ok(v):
+        return "" if v is None else ("yes" if v else "no")
+
     stats = seed_stats(trained)
-    lines = ["\t".join(SUMMARY_COLUMNS)]
-    lines += ["\t".join(fmt(s.get(c)) for c in SUMMARY_COLUMNS) for s in summary_rows(trained)]
+    lines = ["\t".join(SUMMARY_COLUMNS + ("trained_ok",))]
+    lines += [
+        "\t".join([fmt(s.get(c)) for c in SUMMARY_COLUMNS] + [ok(s.get("trained_ok"))]) for s in summary_rows(trained)
+    ]
+    n_ok = sum(bool(t.metrics.get("trained_ok", True)) for t in trained)
     for key in ("mean", "sd"):
-        lines.append("\t".join([key, "", ""] + [fmt(stats[c][key]) if c in stats else "nan" for c in SUMMARY_COLUMNS[3:]]))
+        cells = [fmt(stats[c][key]) if c in stats else "nan" for c in SUMMARY_COLUMNS[3:]]
+        lines.append("\t".join([key, "", ""] + cells + [f"{n_ok}/{len(trained)}" if key == "mean" else ""]))
     return "\n".join(lines) + "\n"
 
 

@@ -55,7 +55,7 @@ FAILED_COLUMNS = ("dataset", "step", "reason")
 STEPS = ("shuffle", "train", "prune", "evaluate", "logos")
 # the workflow's per-dataset logs, in the order the steps run (inputs: the input-file check)
 LOG_STEPS = ("inputs", "bed_split", "bed_test_negatives", "bed_test_set") + STEPS
-VARIANT_ORDER = {"initial": 0, "deepprune": 1, "inter": 2, "baseline": 3, "lottery": 4}
+VARIANT_ORDER = {"initial": 0, "deepprune": 1, "inter": 2, "baseline": 3, "lottery": 4, "baseline_first": 5}
 
 
 class AggregateError(Exception):
