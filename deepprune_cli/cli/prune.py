@@ -232,7 +232,7 @@ class _Progress:
             failed = "" if info.get("trained_ok", True) else " [bold red]training failed[/]" + (
                 f": {info['failure']}" if info.get("failure") else "")
             self.con.print(
-                f"  round {info['round']} {info['variant']:<9} {info['kernels']:>5} kernels: "
+                f"  round {info['round']} {info['variant']:<14} {info['kernels']:>5} kernels: "
                 f"val AUROC {info['val_auroc']:.4f}{test} ({done}){failed}"
             )
 
