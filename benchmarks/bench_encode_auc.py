@@ -44,6 +44,8 @@ CONFIGS = {
     "lr1e-2": ["--lr", "0.01"],
     "seeds3": ["--seeds", "0,1,2"],  # mean test AUROC over 3 seeds
     "kernels4": ["--kernels", "4"],
+    "kernels64": ["--kernels", "64"],  # issue 19: does a larger first layer pay on all peaks?
+    "kernels128": ["--kernels", "128"],
 }
 
 
