@@ -44,6 +44,8 @@ CONFIGS = {
     "lr1e-2": ["--lr", "0.01"],
     "seeds3": ["--seeds", "0,1,2"],  # mean test AUROC over 3 seeds
     "kernels4": ["--kernels", "4"],
+    "kernels64": ["--kernels", "64"],  # issue 19: does a larger first layer pay on all peaks?
+    "kernels128": ["--kernels", "128"],
 }
 
 
@@ -65,7 +67,7 @@ def run_one(ac: Path, b: Path, extra: list[str], threads: int) -> tuple[dict, fl
         res = json.loads(proc.stdout)
     if "seeds" in res:  # --seeds: mean test AUROC over the seeds
         res = {"test_auroc": res["test_auroc"]["mean"], "best_epoch": None, "epochs_run": None,
-               "test_auroc_sd": res["test_auroc"]["sd"]}  # fmt: skip
+               "test_auroc_sd": res["test_auroc"]["sd"], "val_auroc": res["val_auroc"]["mean"]}  # fmt: skip
     return res, wall
 
 
@@ -100,7 +102,7 @@ def main() -> int:
             ours.append(auc)
             row = {"experiment": name, "config": config, "ours": auc, "DeepBind": db, "DeepBind_star": dbs,
                    "diff_DeepBind": auc - db, "diff_DeepBind_star": auc - dbs,
-                   "best_epoch": res.get("best_epoch"), "seconds": wall}  # fmt: skip
+                   "best_epoch": res.get("best_epoch"), "seconds": wall, "val_auroc": res.get("val_auroc")}  # fmt: skip
             rows.append(row)
             print(f"{name:44s} {config:11s} {auc:7.4f} {db:8.4f} {dbs:7.4f} {auc - db:+7.4f} {auc - dbs:+7.4f} "
                   f"{res.get('best_epoch') or '':>5} {wall:6.1f}", flush=True)  # fmt: skip
@@ -109,12 +111,16 @@ def main() -> int:
         mdbs = statistics.median(pub[n]["DeepBind_star"] for n in names)
         rows.append({"experiment": "MEDIAN", "config": config, "ours": med, "DeepBind": mdb, "DeepBind_star": mdbs,
                      "diff_DeepBind": med - mdb, "diff_DeepBind_star": med - mdbs, "best_epoch": None,
-                     "seconds": sum(r["seconds"] for r in rows if r["config"] == config and r["experiment"] != "MEDIAN")})  # fmt: skip
+                     "seconds": sum(r["seconds"] for r in rows if r["config"] == config and r["experiment"] != "MEDIAN"),
+                     "val_auroc": statistics.median(r["val_auroc"] for r in rows
+                                                    if r["config"] == config and r["experiment"] != "MEDIAN")})  # fmt: skip
         print(f"{'MEDIAN':44s} {config:11s} {med:7.4f} {mdb:8.4f} {mdbs:7.4f} {med - mdb:+7.4f} {med - mdbs:+7.4f}", flush=True)
         print(f"  -> {'PASS' if med >= mdb else 'FAIL'}: median {med:.4f} vs DeepBind {mdb:.4f} (DeepBind* {mdbs:.4f})", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cols = ["experiment", "config", "ours", "DeepBind", "DeepBind_star", "diff_DeepBind", "diff_DeepBind_star", "best_epoch", "seconds"]
+    # val_auroc: on the seeded validation split, the figure to choose a configuration by
+    cols = ["experiment", "config", "ours", "DeepBind", "DeepBind_star", "diff_DeepBind", "diff_DeepBind_star", "best_epoch",
+            "seconds", "val_auroc"]  # fmt: skip
     with open(out, "w", newline="") as fh:
         fh.write("\t".join(cols) + "\n")
         for r in rows:

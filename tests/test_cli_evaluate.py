@@ -182,3 +182,18 @@ def test_bad_inputs(setup, tmp_path):
         assert res.exit_code == 2, res.output
         assert "deepprune: error:" in res.output and fragment in res.output and "Traceback" not in res.output
     assert not out.exists() and not (tmp_path / "f.png").exists()
+
+
+def test_comparison_against_baseline_also_against_the_first_seed_baseline():
+    from deepprune_cli.core.evaluation import format_comparison, paired_comparison
+
+    auc = {"baseline": [0.90, 0.91, 0.92], "baseline_first": [0.50, 0.91, 0.80], "deepprune": [0.93, 0.90, 0.95]}
+    records = [
+        {"dataset": f"d{i}", "variant": v, "kernels": 4, "round": 6, "auroc": a[i]} for v, a in auc.items() for i in range(3)
+    ]
+    rows = paired_comparison(records, "baseline", "deepprune")
+    assert [(r["a"], r["b_wins"]) for r in rows] == [("baseline", 2), ("baseline_first", 2)]
+    assert rows[1]["median_a"] == 0.80 and rows[0]["median_a"] == 0.91
+    assert format_comparison(rows).splitlines()[2].startswith("baseline_first\tdeepprune\t4")
+    # asked for another pair, nothing is added
+    assert [r["a"] for r in paired_comparison(records, "baseline_first", "deepprune")] == ["baseline_first"]

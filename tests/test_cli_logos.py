@@ -103,6 +103,8 @@ def test_logos_end_to_end(full_run):
     assert float(truth["MA0139.1"]["p"]) < 1e-4 and float(truth["MA0058.3"]["p"]) < 1e-4
     assert truth["MA0079.3"]["recovered"] == "no"
     assert "match fraction 1" in (tmp_path / "res" / "truth.tsv").read_text()
+    # Koo & Eddy's count: every kernel, the one that gave no motif too
+    assert "2/3 of all kernels match a true motif (match fraction over all kernels 0.67)" in proc.stderr_text
     for d, ext in (("png", "png"), ("svg", "svg")):
         files = sorted(p.name for p in (tmp_path / d).iterdir())
         assert files == [f"kernel0.{ext}", f"kernel1.{ext}", f"overview.{ext}"]

@@ -26,10 +26,10 @@ def test_prune_writes_stages_summary_and_final(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
         ["final", "prune.json", "summary.tsv", "round0_initial"]
-        + [f"round{r}_{v}" for r in (1, 2) for v in ("deepprune", "inter", "baseline")]
+        + [f"round{r}_{v}" for r in (1, 2) for v in ("deepprune", "inter", "baseline", "baseline_first")]
     )
     header = (out / "summary.tsv").read_text().splitlines()[0]
-    assert header == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\tseconds"
+    assert header == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\ttrained_ok\tseconds"
     cfg = json.loads((out / "final" / "config.json").read_text())
     assert cfg["n_kernels"] == 2 and cfg["n_kernels_original"] == 8
 
@@ -71,6 +71,8 @@ def test_prune_from_existing_model_and_too_many_rounds(tmp_path):
         (["--tolerance", "0.02"], "--tolerance applies to --kernels auto only"),
         (["--no-distinct"], "--distinct/--no-distinct applies to --kernels auto only"),
         (["--kernels", "auto", "--tolerance", "1.5"], "--tolerance must be in [0, 1)"),
+        (["--baseline-seeds", "0"], "--baseline-seeds must be at least 1"),
+        (["--no-baseline", "--baseline-seeds", "2"], "--baseline-seeds applies to baselines"),
     ],
 )
 def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
@@ -110,3 +112,60 @@ def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
     assert json.loads((out / "final" / "config.json").read_text())["n_kernels"] == 3
     rows = [line.split("\t") for line in (out / "summary.tsv").read_text().splitlines()[1:]]
     assert [(r[0], r[1]) for r in rows if r[2] == "deepprune"] == [("1", "16"), ("2", "8"), ("3", "4"), ("4", "2"), ("5", "3")]
+
+
+def test_valid_file_validates_every_stage(tmp_path):
+    """prune --valid: the given set (with its shuffles) validates every fit; no input is held out."""
+    pos = _fasta(tmp_path, n=120)
+    valid = ebox_fasta(tmp_path / "valid.fa", 40, 40, seed=5)
+    out = tmp_path / "p"
+    proc = run_cli("prune", pos, "--valid", valid, "--kernels", 1, "--rounds", 1, "-o", out, "-q", "--no-baseline", *FAST)
+    assert proc.returncode == 0, proc.stderr_text
+    data = json.loads((out / "prune.json").read_text())["data"]
+    assert data["valid"] == str(valid) and data["n_val"] == 40 * 3 and data["n_train"] == 120 * 3
+    proc = run_cli("prune", pos, "--valid", valid, "--val-fraction", "0.2", "-o", tmp_path / "q", *FAST)
+    assert_clean_error(proc, "--valid and --val-fraction")
+    assert not (tmp_path / "q").exists() and not (tmp_path / ".q.partial").exists()
+
+
+def test_baseline_best_of_seeds_kept_by_validation_loss_first_seed_kept_too(tmp_path):
+    pos = _fasta(tmp_path)
+    runs = {}
+    for n in (1, 3):
+        out = tmp_path / f"b{n}"
+        proc = run_cli("prune", pos, "--kernels", 1, "--rounds", 1, "--baseline-seeds", n, "-o", out, *FAST)
+        assert proc.returncode == 0, proc.stderr_text
+        runs[n] = out
+    one, three = runs[1], runs[3]
+    assert not (one / "round1_baseline_first").exists()
+    cfg = json.loads((three / "round1_baseline" / "config.json").read_text())
+    tried = cfg["prune"]["baseline_seeds"]
+    assert len(tried) == 3 and len({t["seed"] for t in tried}) == 3
+    kept = min(tried, key=lambda t: t["val_loss"])
+    assert cfg["prune"]["kept_seed"] == kept["seed"] == cfg["training"]["seed"]
+    # the first seed's fit is the single-seed run's baseline, byte for byte
+    first = three / "round1_baseline_first"
+    assert (first / "weights.pt").read_bytes() == (one / "round1_baseline" / "weights.pt").read_bytes()
+    # extra baseline fits leave the deepprune models as they were
+    assert (three / "final" / "weights.pt").read_bytes() == (one / "final" / "weights.pt").read_bytes()
+    # both comparisons in the log
+    proc_err = run_cli("prune", pos, "--kernels", 1, "--rounds", 1, "-o", tmp_path / "c", *FAST).stderr_text
+    assert "vs baseline" in proc_err and "vs first-seed baseline" in proc_err
+
+
+def test_a_model_that_learns_nothing_is_reported_failed(tmp_path):
+    """Positives without any signal (random sequences against their own shuffles): every fit is no
+    better than chance, and the log, summary.tsv and metrics.json say so."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pos = tmp_path / "noise.fa"
+    pos.write_text("".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), 40))}\n" for i in range(150)))
+    out = tmp_path / "p"
+    proc = run_cli("prune", pos, "--kernels", 1, "--rounds", 1, "--baseline-seeds", 1, "-o", out, *FAST)
+    assert proc.returncode == 0, proc.stderr_text
+    rows = [ln.split("\t") for ln in (out / "summary.tsv").read_text().splitlines()[1:]]
+    assert {r[2]: r[-2] for r in rows}["baseline"] == "no"
+    assert "training failed" in proc.stderr_text
+    met = json.loads((out / "round1_baseline" / "metrics.json").read_text())
+    assert met["trained_ok"] is False and "no better than chance" in met["failure"]

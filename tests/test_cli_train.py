@@ -113,6 +113,11 @@ def test_seeds_write_one_model_per_seed_and_summary_and_reproduce(trained, tmp_p
     assert "mean ± sd" in proc.err
     rows = (tmp_path / "s" / "summary.tsv").read_text().splitlines()
     assert rows[0].startswith("seed\tbest_epoch") and [r.split("\t")[0] for r in rows[1:]] == ["0", "1", "mean", "sd"]
+    # seed 1 of this slice never leaves the base rate (val loss 0.630, the prior's 0.637): said so
+    ok = [json.loads((tmp_path / "s" / f"seed{s}" / "metrics.json").read_text())["trained_ok"] for s in (0, 1)]
+    assert ok == [True, False]
+    assert rows[0].endswith("\ttrained_ok") and [r.split("\t")[-1] for r in rows[1:]] == ["yes", "no", "1/2", ""]
+    assert "seed 1: training failed" in proc.err
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert set(summary["stats"]) >= {"val_auroc", "test_auroc"}
     w0 = (tmp_path / "s" / "seed0" / "weights.pt").read_bytes()
@@ -200,3 +205,66 @@ def test_help_is_fast_and_documents_padding():
     assert time.perf_counter() - t0 < 5  # no torch import for --help
     text = " ".join(proc.stdout.split())
     assert "pad every record with N" in text and "--both-strands / --one-strand" in text
+
+
+def test_valid_file_replaces_the_split(tmp_path):
+    """--valid: early stopping on the given set (its AUROC is metrics.json's val_auroc), none of
+    INPUT held out; an unlabelled set gets shuffled negatives as INPUT does; errors are one line."""
+    from deepprune_cli.core import store, training
+    from deepprune_cli.core.sequences import read_sequences
+
+    rng = np.random.default_rng(1)
+    peaks = _peaks(200)
+    pos = _fasta(tmp_path / "pos.fa", peaks[:140])
+    rand = ["".join(rng.choice(list("ACGT"), 101)) for _ in range(40)]
+    valid = _fasta(tmp_path / "valid.fa", peaks[140:180] + rand, ["label=1"] * 40 + ["label=0"] * 40)
+    proc = invoke(pos, "--valid", valid, "-o", tmp_path / "m", "-q", "--kernels", "2", *FAST)
+    assert proc.returncode == 0, proc.err
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["data"]["valid"] == str(valid) and cfg["data"]["n_val"] == 80
+    assert cfg["data"]["n_train"] == 140 * 3  # every input record trains (with its 2 shuffles)
+    met = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    model = store.load_model(tmp_path / "m").model
+    again = training.evaluate(model, read_sequences(valid))["auroc"]
+    assert abs(met["val_auroc"] - again) < 1e-6, (met["val_auroc"], again)
+
+    unlabelled = _fasta(tmp_path / "vpos.fa", peaks[140:180])
+    proc = invoke(pos, "--valid", unlabelled, "-o", tmp_path / "u", "-q", "--kernels", "2", *FAST)
+    assert proc.returncode == 0, proc.err
+    assert json.loads((tmp_path / "u" / "config.json").read_text())["data"]["n_val"] == 40 * 3
+
+    both = invoke(pos, "--valid", valid, "--val-fraction", "0.2", "-o", tmp_path / "b", *FAST)
+    assert_clean_error(both, "--valid and --val-fraction")
+    neg = _fasta(tmp_path / "neg.fa", rand)
+    no_neg = invoke(pos, "--negatives", neg, "--valid", unlabelled, "-o", tmp_path / "n", *FAST)
+    assert_clean_error(no_neg, "vpos.fa", "one class only")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "n").exists()
+
+
+def test_invented_negatives_are_said_and_none_for_multilabel(trained, tmp_path):
+    out, proc = trained
+    note = json.loads((out / "metrics.json").read_text())["negatives"]
+    assert note.startswith("dinucleotide-shuffled, 2 per positive"), note
+    assert "negatives: dinucleotide-shuffled, 2 per positive" in proc.err
+    sim = tmp_path / "koo"
+    made = subprocess.run([sys.executable, "-m", "deepprune_cli", "simulate", "--preset", "koo2019", "--n", "300",
+                           "-o", str(sim)], capture_output=True, text=True)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    proc = run(sim / "train.fa", "--arch", "cnn-4", "--valid", sim / "valid.fa", "--test", sim / "test.fa",
+               "-o", tmp_path / "m", "--epochs", "1", "--threads", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.err
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["data"]["n_total"] == cfg["data"]["n_input"] == cfg["data"]["n_train"]
+    assert cfg["data"]["n_val"] == 30 and "shuffled_negatives" not in cfg["data"]
+    assert "none invented" in json.loads((tmp_path / "m" / "metrics.json").read_text())["negatives"]
+    assert "none invented" in proc.err
+
+
+def test_training_that_learns_nothing_is_said(tmp_path):
+    rng = np.random.default_rng(0)
+    noise = _fasta(tmp_path / "noise.fa", ["".join(rng.choice(list("ACGT"), 60)) for _ in range(150)])
+    proc = run(noise, "-o", tmp_path / "m", "-q", "--kernels", "2", *FAST)
+    assert proc.returncode == 0, proc.err
+    met = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert met["trained_ok"] is False and "no better than chance" in met["failure"]
+    assert "training failed" in proc.err  # said even with -q

@@ -90,9 +90,10 @@ def test_run_writes_every_round_and_variant_with_physical_removal(tmp_path, spli
     rows = read_summary(out)
     assert [(r["round"], r["kernels"], r["variant"]) for r in rows] == [
         (0, 8, "initial"),
-        (1, 4, "deepprune"), (1, 4, "inter"), (1, 4, "baseline"), (1, 4, "lottery"),
-        (2, 2, "deepprune"), (2, 2, "inter"), (2, 2, "baseline"), (2, 2, "lottery"),
+        (1, 4, "deepprune"), (1, 4, "inter"), (1, 4, "baseline"), (1, 4, "lottery"), (1, 4, "baseline_first"),
+        (2, 2, "deepprune"), (2, 2, "inter"), (2, 2, "baseline"), (2, 2, "lottery"), (2, 2, "baseline_first"),
     ]  # fmt: skip
+    assert all(r["trained_ok"] in (True, False) for r in rows)
     assert all(r["test_auroc"] is not None for r in rows)
     assert [r["epochs"] for r in rows if r["variant"] == "inter"] == [0, 0]
     final = load_model(out / "final")
@@ -197,7 +198,7 @@ def test_summary_format_round_trip(tmp_path, splits):
     assert {r["variant"] for r in rows} == {"initial", "deepprune", "inter"}
     assert all(r["test_auroc"] is None for r in rows)
     text = (tmp_path / "r" / "summary.tsv").read_text()
-    assert text.splitlines()[0] == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\tseconds"
+    assert text.splitlines()[0] == "round\tkernels\tvariant\tcriterion\tepochs\tval_auroc\ttest_auroc\ttrained_ok\tseconds"
     assert format_summary([]) == text.splitlines()[0] + "\n"
 
 

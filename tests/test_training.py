@@ -57,6 +57,20 @@ def test_best_weights_are_restored(rest, trained):
     assert ev["val_loss"] == pytest.approx(best["val_loss"], rel=1e-5, abs=1e-6)
 
 
+def test_training_failure_says_constant_and_chance_models_failed(rest, trained):
+    train, val, test = rest
+    assert T.training_failure(trained[0], val) is None  # a model that learned
+    dead = M.build_model(A.arch_spec("deepbind", n_kernels=8), seed=0)
+    with torch.no_grad():
+        for p in dead.parameters():
+            p.zero_()
+    assert T.training_failure(dead, val).startswith("constant output")
+    # labels unrelated to the sequences: whatever the model does is chance
+    rng = np.random.default_rng(0)
+    noise = val.with_labels(rng.permutation(val.labels))
+    assert "no better than chance" in T.training_failure(trained[0], noise)
+
+
 def test_early_stopping_stops_before_max_epochs(rest):
     train, val, _ = rest
     model = M.build_model(A.arch_spec("deepbind", n_kernels=4), seed=0)
@@ -187,6 +201,22 @@ def test_labelled_input_used_as_is_and_one_class_refused(data_dir):
         D.make_training_data(only_pos, shuffle=False)
     with pytest.raises(InputError, match="labelled 1"):
         D.make_training_data(only_pos, negatives=only_pos)
+
+
+def test_multilabel_without_zero_rows_gets_no_invented_negatives():
+    # Koo & Eddy's design: every sequence carries some class, so no row is all zero; each class's
+    # negatives are the other records. Shuffles used to be added here (any all-zero row was asked for).
+    seqs = ["ACGTTGCAAGGCTTACGGAT" * 2] * 10
+    ml = SequenceSet.from_strings(seqs, labels=np.array([[1, 0], [0, 1]] * 5, dtype=np.float32))
+    data = D.make_training_data(ml)
+    assert len(data.seqs) == 10 and "shuffled_negatives" not in data.info
+    assert "none invented" in D.negatives_note(data.info)
+    # a class that every record carries still gets shuffled negatives, and the note says so
+    ones = SequenceSet.from_strings(seqs, labels=np.array([[1, 0], [1, 1]] * 5, dtype=np.float32))
+    data = D.make_training_data(ones, copies=3)
+    assert len(data.seqs) == 40 and data.seqs.labels[10:].sum() == 0
+    assert D.negatives_note(data.info).startswith("dinucleotide-shuffled, 3 per positive (30 made")
+    assert D.negatives_note(D.make_training_data(ml, shuffle=True).info).startswith("dinucleotide-shuffled, 2 per")
 
 
 def test_split_is_stratified_seeded_and_refuses_too_few():

@@ -116,7 +116,9 @@ def test_snakemake_workflow_runs_and_aggregates(tmp_path):
     assert {r["dataset"] for r in rows} == {"GABPA", "REST"}
     for ds in ("GABPA", "REST"):
         stages = {(r["variant"], int(r["kernels"]), r["round"]) for r in rows if r["dataset"] == ds}
-        assert stages == {("initial", 4, "0"), ("deepprune", 2, "1"), ("inter", 2, "1"), ("baseline", 2, "1")}
+        assert stages == {
+            ("initial", 4, "0"), ("deepprune", 2, "1"), ("inter", 2, "1"), ("baseline", 2, "1"), ("baseline_first", 2, "1"),
+        }  # fmt: skip
     for r in rows:
         assert 0.0 <= float(r["test_auroc"]) <= 1.0 and 0.0 <= float(r["val_auroc"]) <= 1.0
         assert (r["n_pos"], r["n_neg"]) == ("100", "100")  # the bundled _B slices

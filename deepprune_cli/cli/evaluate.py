@@ -133,11 +133,13 @@ def _report(records, comparison, compare) -> None:
             str(sum(r["n_pos"])), str(sum(r["n_neg"])), _num(r["auroc"])[:5], _num(r["auprc"])[:5],
         )  # fmt: skip
     con.print(table)
-    if comparison:
-        t = Table(title=f"{compare[1]} vs {compare[0]} (one-sided Wilcoxon signed-rank, {compare[1]} > {compare[0]})", title_justify="left")
-        for col in ("kernels", "data sets", f"median {compare[0]}", f"median {compare[1]}", "wins", "p"):
+    # one table per pair compared (against baseline, the first seed's baseline follows)
+    for a in dict.fromkeys(c["a"] for c in comparison or []):
+        b = compare[1]
+        t = Table(title=f"{b} vs {a} (one-sided Wilcoxon signed-rank, {b} > {a})", title_justify="left")
+        for col in ("kernels", "data sets", f"median {a}", f"median {b}", "wins", "p"):
             t.add_column(col, justify="right")
-        for c in comparison:
+        for c in (c for c in comparison if c["a"] == a):
             t.add_row(
                 str(c["kernels"]), str(c["n_datasets"]), _num(c["median_a"])[:5], _num(c["median_b"])[:5],
                 f"{c['b_wins']}/{c['n_datasets']}", "n/a" if c["p_value"] is None else f"{c['p_value']:.3g}",

@@ -113,7 +113,9 @@ class StageStatus(Display):
         elif event in ("stage", "resumed"):
             test = "" if info["test_auroc"] is None else f", test AUROC {info['test_auroc']:.4f}"
             done = "resumed" if event == "resumed" else f"{info['epochs']} epochs, {info['seconds']:.1f} s"
+            failed = "" if info.get("trained_ok", True) else " [bold red]training failed[/]" + (
+                f": {info['failure']}" if info.get("failure") else "")
             self.con.print(
-                f"  round {info['round']} {info['variant']:<9} {info['kernels']:>5} kernels: "
-                f"val AUROC {info['val_auroc']:.4f}{test} ({done})"
+                f"  round {info['round']} {info['variant']:<14} {info['kernels']:>5} kernels: "
+                f"val AUROC {info['val_auroc']:.4f}{test} ({done}){failed}"
             )

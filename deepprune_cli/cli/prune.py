@@ -42,6 +42,10 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--lr-decay", type=float, default=1.2, show_default=True, help="Round i fine-tunes with lr / decay^i.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train each round's kernel count from scratch (same seed).")
+@click.option("--baseline-seeds", type=int, default=None,
+              help="Fit each baseline from this many seeds and keep the lowest validation loss (a from-scratch "
+              "fit can fail to learn); with more than one the first seed's fit is kept too, as baseline_first "
+              "[default: 3].")
 @click.option("--lottery", is_flag=True, help="Also retrain the surviving kernels from their initial weights.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last completed stage.")
 @click.option("--negatives", default=None, help="Negative sequences (default: dinucleotide shuffles of INPUT's positives).")
@@ -55,7 +59,9 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--lr", type=float, default=None, help="Learning rate of round 0 and the baselines [default: 0.003].")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs per fit [default: 100].")
 @click.option("--patience", type=int, default=15, show_default=True, help="Early-stopping patience (epochs).")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share held out for validation.")
+@click.option("--val-fraction", type=float, default=None, help="Share held out for validation [default: 0.1].")
+@click.option("--valid", "valid_path", default=None, metavar="FILE",
+              help="Validation set for every fit instead of a split of INPUT (labelled, or shuffled negatives added as for INPUT).")
 @click.option("--test", "test_path", default=None, help="Labelled test set: test AUROC for every stage.")
 @seed_option
 @input_format_options
@@ -63,8 +69,9 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
 def command(
-    input_path, output, from_model, kernels, rounds, tolerance, distinct, criterion, lr_decay, baseline, lottery, resume, negatives,
-    negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience, val_fraction, test_path,
+    input_path, output, from_model, kernels, rounds, tolerance, distinct, criterion, lr_decay, baseline, baseline_seeds,
+    lottery, resume, negatives, negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience,
+    val_fraction, valid_path, test_path,
     seed, fmt, genome, width, device, threads, as_json, quiet,
 ):  # fmt: skip
     """Train a model with KERNELS·2^ROUNDS kernels on INPUT, then ROUNDS times keep the better half
@@ -108,8 +115,11 @@ def command(
         raise InputError("--tolerance applies to --kernels auto only")
     if distinct is not None and not auto:
         raise InputError("--distinct/--no-distinct applies to --kernels auto only")
+    if baseline_seeds is not None and not baseline:
+        raise InputError("--baseline-seeds applies to baselines; it cannot be used with --no-baseline")
 
     from deepprune_cli.core import architectures, layout, pruning, store, training
+    from deepprune_cli.core.datasets import negatives_note
     from deepprune_cli.core.prepare import prepare_training
 
     opts = pruning.PruneOptions(
@@ -121,6 +131,7 @@ def command(
         criterion=criterion,
         lr_decay=lr_decay,
         baseline=baseline,
+        baseline_seeds=pruning.DEFAULT_BASELINE_SEEDS if baseline_seeds is None else baseline_seeds,
         lottery=lottery,
         train=training.TrainOptions.given(lr=lr, batch_size=batch_size, max_epochs=epochs, patience=patience, seed=seed),
     )
@@ -145,8 +156,9 @@ def command(
     pos = read_input(input_path, fmt, genome, width)
     neg = read_input(negatives, fmt, genome, width) if negatives else None
     test = read_input(test_path, fmt, genome, width) if test_path else None
+    valid = read_input(valid_path, fmt, genome, width) if valid_path else None
     prep = prepare_training(
-        pos, neg, test, spec=spec, arch=arch, kernels=opts.start_kernels, kernel_length=kernel_length,
+        pos, neg, test, valid=valid, spec=spec, arch=arch, kernels=opts.start_kernels, kernel_length=kernel_length,
         both_strands=both_strands, negative_copies=negative_copies, val_fraction=val_fraction, seed=seed,
         device=dev, threads=threads,
     )  # fmt: skip
@@ -166,6 +178,7 @@ def command(
             f"({criterion}), {prep.info['n_train']} training / {prep.info['n_val']} validation sequences, "
             f"device {dev.type}"
         )
+        con.print(f"negatives: {negatives_note(prep.info)}", highlight=False)
     run = pruning.PruneRun(out, opts, prep.train, prep.val, test_dd, device=dev, data_info=prep.info,
                            progress=progress, resume=resume)
     try:
@@ -196,15 +209,31 @@ def _table(con, results, with_test):
     from rich.table import Table
 
     table = Table(title="deepprune prune summary")
-    for col in ("round", "kernels", "variant", "epochs", "val AUROC") + (("test AUROC",) if with_test else ()) + ("s",):
+    for col in ("round", "kernels", "variant", "epochs", "val AUROC") + (("test AUROC",) if with_test else ()) + ("s", "trained"):
         table.add_column(col, justify="right")
     for r in results:
         cells = [str(r.round), str(r.kernels), r.variant, str(r.epochs), f"{r.val_auroc:.4f}"]
         if with_test:
             cells.append("" if r.test_auroc is None else f"{r.test_auroc:.4f}")
         cells.append("" if r.seconds is None else f"{r.seconds:.1f}")
+        cells.append("yes" if r.trained_ok else "[bold red]FAILED[/]")
         table.add_row(*cells)
     con.print(table)
+    _versus_baselines(con, results, with_test)
+
+
+def _versus_baselines(con, results, with_test):
+    """Deepprune against the baseline both ways, at each kernel count that has them: the kept
+    (best-of-seeds) baseline and the first seed's alone, so a win is never only against a dead fit."""
+    from deepprune_cli.core.pruning import baseline_comparison
+
+    for c in baseline_comparison(results, "test_auroc" if with_test else "val_auroc"):
+        parts = [f"vs baseline {c['baseline']:.4f} ({c['deepprune'] - c['baseline']:+.4f})"]
+        if c.get("baseline_first") is not None:
+            parts.append(f"vs first-seed baseline {c['baseline_first']:.4f} ({c['deepprune'] - c['baseline_first']:+.4f})")
+        dead = [v for v in ("baseline", "baseline_first") if v in c["failed"]]
+        tail = f" [bold red]({', '.join(dead)} failed to train)[/]" if dead else ""
+        con.print(f"{c['kernels']} kernels, {c['metric']}: deepprune {c['deepprune']:.4f} " + "; ".join(parts) + tail)
 
 
 def _auto_curve(con, sel):

@@ -25,7 +25,7 @@ ARCH_HELP = (
 @click.option(
     "--shuffle-negatives/--no-shuffle-negatives",
     default=None,
-    help="Add dinucleotide-shuffled negatives [default: only when the input has no negatives].",
+    help="Add dinucleotide-shuffled negatives [default: only when a class has no negatives; multi-label data whose classes all have records without them get none].",
 )
 @click.option("--arch", default="deepbind", show_default=True, metavar="NAME", help=ARCH_HELP)
 @click.option("--kernels", type=int, default=None, help="First-layer kernels (motif detectors) [deepbind: 16].")
@@ -46,7 +46,17 @@ ARCH_HELP = (
 @click.option("--lr", type=float, default=None, help="Adam learning rate [default: 0.003].")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs [default: 100]; early stopping usually ends sooner.")
 @click.option("--patience", type=int, default=15, show_default=True, help="Epochs without a lower validation loss before stopping.")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share held out for validation (seeded, random).")
+@click.option(
+    "--val-fraction", type=float, default=None, help="Share held out for validation (seeded, random) [default: 0.1]."
+)
+@click.option(
+    "--valid",
+    "valid_path",
+    default=None,
+    metavar="FILE",
+    help="Validation set for early stopping instead of a split of INPUT (any format INPUT may have; "
+    "labelled, or shuffled negatives added as for INPUT).",
+)
 @click.option("--l1", type=float, default=0.0, show_default=True, help="L1 penalty on dense-layer weights.")
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty on dense-layer weights.")
 @click.option("--test", "test_path", default=None, metavar="FILE", help="Labelled test set: its AUROC/AUPRC go to metrics.json.")
@@ -68,14 +78,14 @@ ARCH_HELP = (
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def command(
     input_path, output, negatives, negative_copies, shuffle_negatives, arch, kernels, kernel_length, dropout, both_strands,
-    batch_size, lr, epochs, patience, val_fraction, l1, l2, test_path, seed, seeds, fmt, genome, width, device,
+    batch_size, lr, epochs, patience, val_fraction, valid_path, l1, l2, test_path, seed, seeds, fmt, genome, width, device,
     threads, deterministic, force, as_json, quiet,
 ):  # fmt: skip
     """Train a CNN on INPUT (FASTA, DeepBind .seq, Zeng .data or BED + --genome).
 
     Unlabelled records are positives; inputs with no negatives (plain FASTA, a DeepBind _AC
-    file) get seeded dinucleotide-shuffled negatives. A seeded random validation split drives
-    early stopping (best weights restored). Writes OUTPUT/ with config.json, weights.pt,
+    file) get seeded dinucleotide-shuffled negatives. A seeded random validation split, or the
+    --valid set, drives early stopping (best weights restored). Writes OUTPUT/ with config.json, weights.pt,
     history.tsv and metrics.json.
 
     Mixed lengths: globally pooled architectures (deepbind, 1layer, 2layer, 3layer, ...) pad
@@ -105,6 +115,7 @@ def command(
 
     # Heavy imports only now, so `deepprune --help` stays instant.
     from deepprune_cli.core import architectures, prepare, store, training
+    from deepprune_cli.core.datasets import negatives_note
     from deepprune_cli.core.seeds import fit_seeds, seed_stats, summary_rows, write_trained
 
     dev = training.resolve_device(device)
@@ -126,12 +137,14 @@ def command(
     pos = read_input(input_path, fmt, genome, width)
     neg = read_input(negatives, fmt, genome, width) if negatives else None
     test = read_input(test_path, fmt, genome, width) if test_path else None
+    valid = read_input(valid_path, fmt, genome, width) if valid_path else None
     # Labels, shuffled negatives, architecture sized to the data, test checks, seeded split:
     # the same preparation `prune` uses.
     prep = prepare.prepare_training(
         pos,
         neg,
         test,
+        valid=valid,
         arch=arch,
         kernels=kernels,
         kernel_length=kernel_length,
@@ -164,12 +177,16 @@ def command(
             f"arch {spec.name} ({spec.n_kernels} kernels x {spec.kernel_length} bp, "
             f"{'both strands' if spec.both_strands else 'one strand'}), device {dev.type}"
         )
+        con.print(f"negatives: {negatives_note(prep.info)}", highlight=False)
     progress = SeedProgress(con, run_seeds, opts.max_epochs, enabled=show)
     with progress:
         trained = fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update)
     write_trained(out, trained, data_info, per_seed=seed_list is not None)
     summaries = summary_rows(trained)
     stats = seed_stats(trained)
+    for s in summaries:  # said even with --quiet: a model that learned nothing must not pass unnoticed
+        if not s.get("trained_ok", True):
+            con.print(f"[bold red]warning[/]: seed {s['seed']}: training failed: {s['failure']}", highlight=False)
     if show:
         _report(con, out, summaries, seed_list is not None, stats)
     if as_json:

@@ -60,7 +60,7 @@ _EXPORTS = {
         "SimulationDesign", "SimulatedDataset", "make_design", "write_dataset", "bayes_optimal_scores",
         "PRESETS",
     ),
-    "datasets": ("TrainingData", "make_training_data", "split_validation"),
+    "datasets": ("TrainingData", "make_training_data", "negatives_note", "split_validation"),
     "prepare": ("PreparedData", "prepare_training"),
     "architectures": ("ArchSpec", "ARCHITECTURES", "arch_spec"),
     "first_layer": ("CONV_IMPLS", "conv_onehot", "fused_kernel_features"),

@@ -4,10 +4,13 @@ Label rules (one class unless the input carries ``labels=`` vectors):
 
 * unlabelled records (plain FASTA, BED) are positives;
 * a labelled input with both classes is used as it is;
-* an input with no negatives (unlabelled, all ``Bound=1`` like a DeepBind ``_AC`` file, or no
-  all-zero rows when multi-label) gets dinucleotide-shuffled negatives, two per record by
+* an input with a class that has no negatives (unlabelled, all ``Bound=1`` like a DeepBind ``_AC``
+  file, or a multi-label column of ones) gets dinucleotide-shuffled negatives, two per record by
   default (twice the negative examples generalise better than one at a modest cost), seeded
-  (``shuffle="auto"``); ``negatives=`` supplies your own instead;
+  (``shuffle="auto"``); ``negatives=`` supplies your own instead. Multi-label data in which every
+  class has records without its label (Koo & Eddy's design: every sequence holds some motif, no
+  all-zero rows) get none: each class's negatives are the other classes' records, as published;
+  :func:`negatives_note` says which case applied (``metrics.json``'s ``negatives``);
 * every class must end up with both positives and negatives.
 
 A positive and the shuffles made from it share a *group*; the validation split keeps groups
@@ -86,7 +89,8 @@ def make_training_data(
         groups.append(np.arange(len(pos), len(pos) + len(negatives), dtype=np.int64))
         info["negatives"] = negatives.source
         info["n_negatives_file"] = len(negatives)
-    has_negatives = negatives is not None or bool(_negative_rows(labels).any())
+    # A class lacks negatives when every record carries it; multi-label rows need not be all zero.
+    has_negatives = negatives is not None or bool((labels.min(axis=0) < 0.5).all())
     do_shuffle = (not has_negatives) if shuffle == "auto" else bool(shuffle)
     if do_shuffle:
         if copies < 1:
@@ -112,6 +116,26 @@ def make_training_data(
     info["n_positive"] = [int(v) for v in y.sum(axis=0)]
     info["n_total"] = len(seqs)
     return TrainingData(seqs, np.concatenate(groups), info)
+
+
+def negatives_note(info: dict) -> str | None:
+    """Where the negatives of data made by :func:`make_training_data` came from, in words (for logs
+    and ``metrics.json``); None when ``info`` does not say (e.g. an empty dict)."""
+    if "n_input" not in info:
+        return None
+    shuffled = info.get("shuffled_negatives")
+    parts = []
+    if "n_negatives_file" in info:
+        parts.append(f"{info['n_negatives_file']} from {info['negatives']}")
+    if shuffled:
+        parts.append(
+            f"dinucleotide-shuffled, {shuffled['copies']} per positive ({shuffled['n']} made, seed {shuffled['seed']})"
+        )
+    if not parts:
+        if info.get("classes", 1) > 1:
+            return "from the input's labels (each class: the records without its label; none invented)"
+        return "from the input's labels (records labelled 0; none invented)"
+    return "; ".join(parts)
 
 
 def split_validation(data: TrainingData, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -217,6 +217,10 @@ def paired_comparison(records, a: str, b: str, *, key: str = "auroc", strict: bo
     (scipy; ``None`` with fewer than 2 data sets or all differences zero), the test Luo et al.
     (2019) used.
 
+    ``a == "baseline"`` with ``baseline_first`` records present (prune's ``--baseline-seeds`` > 1):
+    the rows against ``baseline_first`` follow, so the comparison is made both ways: against the
+    best-of-seeds baseline and against the first seed's alone (each row names its ``a``).
+
     Args:
         records: dicts with ``dataset``, ``variant``, ``kernels``, optionally ``round``, and
             ``key``; a record whose ``key`` is NaN (e.g. a test set with one class) is left out.
@@ -232,6 +236,15 @@ def paired_comparison(records, a: str, b: str, *, key: str = "auroc", strict: bo
         if not strict:
             return []
         raise InputError(f"--compare: no results for variant '{missing[0]}' (have: {', '.join(sorted(variants))})")
+    rows = _paired(records, a, b, key, strict)
+    if a == "baseline" and b != "baseline_first" and "baseline_first" in variants:
+        # no data set with both at one kernel count: the main comparison stands alone
+        rows += _paired(records, "baseline_first", b, key, strict=False)
+    return rows
+
+
+def _paired(records, a: str, b: str, key: str, strict: bool) -> list[dict]:
+    """:func:`paired_comparison`'s rows for one pair of variants."""
     by_key: dict = {}
     for r in records:
         if r["variant"] in (a, b) and not math.isnan(float(r[key])):
@@ -331,7 +344,7 @@ def write_plots(records, plot_path, compare, comparison) -> list:
     title = datasets[0] if len(datasets) == 1 else f"mean over {len(datasets)} data sets"
     written = [plots.plot_auroc_vs_kernels(series, plot_path, title=title)]
     if compare is not None and comparison and len(datasets) > 1:
-        smallest = comparison[-1]
+        smallest = [c for c in comparison if c["a"] == compare[0]][-1]  # not the first-seed rows after it
         p = Path(plot_path)
         scatter = p.with_name(f"{p.stem}_scatter{p.suffix}")
         pv = smallest["p_value"]

@@ -7,7 +7,8 @@
 2. resolve the architecture against the data (classes, one length for flattening architectures);
 3. check the test set (labelled, same classes, usable lengths);
 4. split off a seeded validation set that keeps each positive with its shuffles
-   (:func:`datasets.split_validation`) and move both parts to the device as uint8 tokens.
+   (:func:`datasets.split_validation`), or use a given validation set (``train --valid``: labelled
+   and negatives added exactly as the input is), and move both parts to the device as uint8 tokens.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def prepare_training(
     negatives: SequenceSet | None = None,
     test: SequenceSet | None = None,
     *,
+    valid: SequenceSet | None = None,
     spec: architectures.ArchSpec | None = None,
     arch: str = "deepbind",
     kernels: int | None = None,
@@ -96,7 +98,7 @@ def prepare_training(
     both_strands: bool = True,
     shuffle: str | bool = "auto",
     negative_copies: int = 2,
-    val_fraction: float = 0.1,
+    val_fraction: float | None = 0.1,
     seed: int = 0,
     device: torch.device | str = "cpu",
     threads: int | None = None,
@@ -105,7 +107,15 @@ def prepare_training(
 
     Give ``spec`` to use an existing model's architecture (e.g. ``prune --from``); otherwise it is
     built from ``arch``, ``kernels``, ``kernel_length`` and ``both_strands``.
+
+    Give ``valid`` to validate on that set instead of a split of the input (``val_fraction`` must
+    then be None): it is labelled like the input and, when the input got dinucleotide-shuffled
+    negatives, gets them too if it has none of its own (seeded from ``seed``).
     """
+    if valid is not None and val_fraction is not None:
+        raise InputError("--valid and --val-fraction exclude each other (a given validation set is not split)")
+    if valid is None and val_fraction is None:
+        val_fraction = 0.1
     if negative_copies < 1:
         raise InputError(f"--negative-copies must be at least 1, got {negative_copies}")
     device = torch.device(device)
@@ -123,13 +133,18 @@ def prepare_training(
             layout.check_lengths(data.seqs, spec.seq_len, spec.name)
     if test is not None:
         check_test_set(test, spec)
-    train_idx, val_idx = datasets.split_validation(data, val_fraction, seed=seed)
-    train_set, val_set = data.seqs.subset(train_idx), data.seqs.subset(val_idx)
+    if valid is None:
+        train_idx, val_idx = datasets.split_validation(data, val_fraction, seed=seed)
+        train_set, val_set = data.seqs.subset(train_idx), data.seqs.subset(val_idx)
+        n_train, n_val = len(train_idx), len(val_idx)
+    else:
+        train_set, val_set = data.seqs, _given_validation(valid, data, spec, negative_copies, seed, threads)
+        n_train, n_val = len(train_set), len(val_set)
     if spec.flattens:
         train_dd, val_dd = to_device(train_set, device, spec), to_device(val_set, device, spec)
     else:
         # Both parts share one token length so validation runs with the training layout.
-        L = max(int(data.seqs.lengths.max()), spec.min_length())
+        L = max(int(data.seqs.lengths.max()), int(val_set.lengths.max()), spec.min_length())
         train_dd = to_device((layout.token_matrix(train_set, L), train_set.labels), device)
         val_dd = to_device((layout.token_matrix(val_set, L), val_set.labels), device)
     info = dict(
@@ -137,10 +152,35 @@ def prepare_training(
         fingerprint=datasets.fingerprint(data.seqs),
         split_seed=seed,
         val_fraction=val_fraction,
-        n_train=len(train_idx),
-        n_val=len(val_idx),
+        n_train=n_train,
+        n_val=n_val,
         test=test.source if test is not None else None,
         max_length=int(data.seqs.lengths.max()),
         min_length=int(data.seqs.lengths.min()),
     )
+    if valid is not None:
+        info.update(valid=valid.source, valid_fingerprint=datasets.fingerprint(val_set), split_seed=None)
     return PreparedData(spec, train_dd, val_dd, test, data, info)
+
+
+def _given_validation(
+    valid: SequenceSet,
+    data: datasets.TrainingData,
+    spec: architectures.ArchSpec,
+    negative_copies: int,
+    seed: int,
+    threads: int | None,
+) -> SequenceSet:
+    """``--valid``: the given validation records, labelled as the input was (shuffled negatives
+    exactly when the input got them), checked against the model's classes and length."""
+    # A validation file that has its own negatives keeps them; one without gets shuffles only if the
+    # input got them too (else it lacks negatives, and says so).
+    shuffle = "auto" if "shuffled_negatives" in data.info else False
+    val = datasets.make_training_data(
+        valid, None, shuffle=shuffle, copies=negative_copies, seed=seed, threads=threads
+    ).seqs
+    if val.n_classes != spec.n_outputs:
+        raise InputError(f"{valid.source}: validation labels have {val.n_classes} class(es); the model has {spec.n_outputs}")
+    if spec.flattens:
+        layout.check_lengths(val, spec.seq_len, spec.name)
+    return val

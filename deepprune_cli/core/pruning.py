@@ -50,16 +50,26 @@ import torch
 from deepprune_cli.core.atomic import atomic_output, recover, replace_directory
 from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 from deepprune_cli.core.criteria import fold_removed_means, motif_labels, select_count
+from deepprune_cli.core.datasets import negatives_note
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.locking import output_lock
 from deepprune_cli.core.models import MotifCNN, build_model, select_kernels
 from deepprune_cli.core.store import dumps, load_model, save_model
-from deepprune_cli.core.training import TrainOptions, evaluate, fit
+from deepprune_cli.core.training import TrainOptions, evaluate, fit, training_failure
 from deepprune_cli.core.layout import DeviceData
 
-VARIANTS = ("initial", "deepprune", "inter", "baseline", "lottery")
-SUMMARY_COLUMNS = ("round", "kernels", "variant", "criterion", "epochs", "val_auroc", "test_auroc", "seconds")
+#: ``baseline_first`` (with ``baseline_seeds`` > 1): the baseline of the first seed alone, kept so the
+#: comparison can be made against it too. Appended last: a variant's index seeds its fits.
+VARIANTS = ("initial", "deepprune", "inter", "baseline", "lottery", "baseline_first")
+# ``seconds`` stays last: the one column that differs between two runs with the same seed
+SUMMARY_COLUMNS = (
+    "round", "kernels", "variant", "criterion", "epochs", "val_auroc", "test_auroc", "trained_ok", "seconds",
+)  # fmt: skip
+#: summary.tsv of runs before the ``trained_ok`` column (still read)
+OLD_SUMMARY_COLUMNS = tuple(c for c in SUMMARY_COLUMNS if c != "trained_ok")
+#: ``baseline_seeds`` default: the baseline is the best of this many seeds by validation loss
+DEFAULT_BASELINE_SEEDS = 3
 MAX_START_KERNELS = 1 << 16  # beyond this a first layer is no longer a "small CNN" on any machine
 RUN_FILE = "run.json"
 TIMINGS_FILE = "timings.json"  # work directory only: wall seconds per stage, until summary.tsv holds them
@@ -83,6 +93,10 @@ class PruneOptions:
         criterion: one of :data:`CRITERIA`.
         lr_decay: fine-tuning learning rate of round i is ``train.lr / lr_decay**i``.
         baseline: also train the same-size model from scratch each round.
+        baseline_seeds: the baseline is fitted from this many seeds (the first is the big model's
+            seed, as in the paper) and the one with the lowest validation loss is kept, so that a
+            from-scratch fit that never learned does not stand for the baseline; with more than
+            one, the first seed's fit is kept too as ``baseline_first``.
         lottery: also retrain the rewound surviving kernels each round.
         train: options of every fit (lr is round 0's / the baseline's learning rate).
         auto: choose the final kernel count from the data (``--kernels auto``): halve while the
@@ -104,6 +118,7 @@ class PruneOptions:
     criterion: str = DEFAULT_CRITERION
     lr_decay: float = 1.2
     baseline: bool = True
+    baseline_seeds: int = DEFAULT_BASELINE_SEEDS
     lottery: bool = False
     train: TrainOptions = field(default_factory=TrainOptions)
     auto: bool = False
@@ -119,6 +134,8 @@ class PruneOptions:
             raise InputError(f"--kernels must be at least 1, got {self.kernels}")
         if self.rounds < 1:
             raise InputError(f"--rounds must be at least 1, got {self.rounds}")
+        if self.baseline_seeds < 1:
+            raise InputError(f"--baseline-seeds must be at least 1, got {self.baseline_seeds}")
         if self.rounds > 16 or self.start_kernels > MAX_START_KERNELS:
             raise InputError(
                 f"--kernels {self.kernels} --rounds {self.rounds} asks for {self.kernels}·2^{self.rounds} starting "
@@ -156,6 +173,7 @@ class StageResult:
     val_auroc: float
     test_auroc: float | None
     seconds: float | None = None
+    trained_ok: bool = True  # False: the model learned nothing (training.training_failure)
 
     @property
     def name(self) -> str:
@@ -279,6 +297,10 @@ class PruneRun:
     def _metrics(self, model: MotifCNN) -> dict:
         val = evaluate(model, self.val, self.device, self.options.train.eval_batch_size, prefix="val_")
         out = dict(val)
+        failure = training_failure(model, self.val, self.device, self.options.train.eval_batch_size)
+        out["trained_ok"] = failure is None
+        if failure is not None:
+            out["failure"] = failure
         if self.test is not None:
             out.update(evaluate(model, self.test, self.device, self.options.train.eval_batch_size, prefix="test_"))
         return out
@@ -297,9 +319,13 @@ class PruneRun:
             val_auroc=float(metrics["val_auroc"]),
             test_auroc=float(metrics["test_auroc"]) if "test_auroc" in metrics else None,
             seconds=seconds,
+            trained_ok=bool(metrics.get("trained_ok", True)),
         )
         stage = {k: v for k, v in asdict(result).items() if k != "seconds"}  # keeps stage dirs reproducible
         stage_metrics = dict(metrics, best_epoch=best_epoch, epochs=len(history), stage=stage)
+        note = negatives_note(self.data_info)
+        if note is not None:
+            stage_metrics["negatives"] = note
         save_model(
             self.work / result.name,
             model,
@@ -313,7 +339,7 @@ class PruneRun:
         with atomic_output(self.work / TIMINGS_FILE) as fh:
             fh.write(dumps(self.timings))
         self.results.append(result)
-        self.progress("stage", asdict(result))
+        self.progress("stage", dict(asdict(result), failure=metrics.get("failure")))
         return result
 
     def _load_stage(self, round_: int, variant: str) -> tuple[MotifCNN, StageResult] | None:
@@ -434,12 +460,8 @@ class PruneRun:
             model = tuned
         else:
             model = loaded[0]
-        if o.baseline and self._load_stage(r, "baseline") is None:
-            seed = _round_seed(o.train.seed, 0, "initial")  # "the same seed" as the big model
-            fresh = build_model(_fresh_spec(spec, model.n_kernels), seed=seed).to(self.device)
-            fresh, history, secs = self._fit(fresh, o.train.lr, seed, stage_name(r, "baseline"))
-            self._save_stage(r, "baseline", fresh, history, secs, self._metrics(fresh),
-                             {"training": {"lr": o.train.lr, "seed": seed}})
+        if o.baseline:
+            self._baseline(r, spec, model.n_kernels)
         if o.lottery and self._load_stage(r, "lottery") is None:
             seed = _round_seed(o.train.seed, r, "lottery")
             ids = model.kernel_ids.cpu().numpy()
@@ -448,6 +470,39 @@ class PruneRun:
             self._save_stage(r, "lottery", rewound, history, secs, self._metrics(rewound),
                              {"training": {"lr": o.train.lr, "seed": seed}})
         return model
+
+    def _baseline(self, r: int, spec: ArchSpec, n_kernels: int) -> None:
+        """Round ``r``'s baseline: ``n_kernels`` from scratch, from ``baseline_seeds`` seeds (the first
+        is the big model's, "the same seed" of the paper); the lowest validation loss is kept as
+        ``baseline``, the first seed's fit as ``baseline_first`` too when there are several."""
+        o = self.options
+        several = o.baseline_seeds > 1
+        if self._load_stage(r, "baseline") is not None:
+            if several:
+                self._load_stage(r, "baseline_first")
+            return
+        first = _round_seed(o.train.seed, 0, "initial")
+        seeds = [first] + [_round_seed(o.train.seed, r, "baseline") + 7919 * j for j in range(1, o.baseline_seeds)]
+        fits = []
+        for j, seed in enumerate(seeds):
+            label = stage_name(r, "baseline") + (f" seed {j + 1}/{len(seeds)}" if several else "")
+            fresh = build_model(_fresh_spec(spec, n_kernels), seed=seed).to(self.device)
+            fresh, history, secs = self._fit(fresh, o.train.lr, seed, label)
+            fits.append((fresh, history, secs, self._metrics(fresh), seed))
+        # kept by validation loss (what early stopping minimises); ties: the earlier seed
+        kept = min(range(len(fits)), key=lambda i: (fits[i][3]["val_loss"], i))
+        restarts = [
+            {"seed": f[4], "val_loss": f[3]["val_loss"], "val_auroc": f[3]["val_auroc"], "trained_ok": f[3]["trained_ok"]}
+            for f in fits
+        ]
+        if several:
+            fresh, history, secs, met, seed = fits[0]
+            self._save_stage(r, "baseline_first", fresh, history, secs, met,
+                             {"training": {"lr": o.train.lr, "seed": seed}})
+        fresh, history, _, met, seed = fits[kept]
+        self._save_stage(r, "baseline", fresh, history, sum(f[2] for f in fits), met,
+                         {"training": {"lr": o.train.lr, "seed": seed},
+                          "prune": {"baseline_seeds": restarts, "kept_seed": seed}})
 
     def _result(self, r: int, variant: str) -> StageResult:
         return next(x for x in self.results if x.round == r and x.variant == variant)
@@ -541,6 +596,26 @@ class PruneRun:
         replace_directory(self.work, self.out_dir)
 
 
+def baseline_comparison(results: list[StageResult], metric: str = "test_auroc") -> list[dict]:
+    """Deepprune against its baselines per round that has both: ``{round, kernels, metric,
+    deepprune, baseline, baseline_first, failed}`` (``baseline_first`` None with one baseline seed;
+    ``failed``: the variants of that round that did not train). ``metric``: ``test_auroc`` or
+    ``val_auroc`` (rounds without it are skipped)."""
+    by = {(r.round, r.variant): r for r in results}
+    out = []
+    for (round_, variant), r in sorted(by.items()):
+        base = by.get((round_, "baseline"))
+        if variant != "deepprune" or base is None or getattr(r, metric) is None or getattr(base, metric) is None:
+            continue
+        first = by.get((round_, "baseline_first"))
+        out.append({
+            "round": round_, "kernels": r.kernels, "metric": metric, "deepprune": getattr(r, metric),
+            "baseline": getattr(base, metric), "baseline_first": None if first is None else getattr(first, metric),
+            "failed": [x.variant for x in (r, base, first) if x is not None and not x.trained_ok],
+        })  # fmt: skip
+    return out
+
+
 def format_summary(results: list[StageResult]) -> str:
     """``summary.tsv`` text: header + one row per round and variant (test_auroc empty without a test set)."""
     lines = ["\t".join(SUMMARY_COLUMNS)]
@@ -555,6 +630,7 @@ def format_summary(results: list[StageResult]) -> str:
                     str(r.epochs),
                     f"{r.val_auroc:.6f}",
                     "" if r.test_auroc is None else f"{r.test_auroc:.6f}",
+                    "yes" if r.trained_ok else "no",
                     "" if r.seconds is None else f"{r.seconds:.2f}",
                 ]
             )
@@ -574,7 +650,7 @@ def read_summary(path: str | os.PathLike) -> list[dict]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from None
     header = lines[0].split("\t") if lines else []
-    if tuple(header) != SUMMARY_COLUMNS:
+    if tuple(header) not in (SUMMARY_COLUMNS, OLD_SUMMARY_COLUMNS):
         raise InputError(f"{p}: not a deepprune prune summary (unexpected header)")
     rows = []
     for ln, line in enumerate(lines[1:], start=2):
@@ -597,6 +673,9 @@ def read_summary(path: str | os.PathLike) -> list[dict]:
                 cells[key] = float(cells[key]) if cells.get(key) else None
         except ValueError:
             raise InputError(f"{p}: line {ln}: {key} {cells[key]!r} is not a number") from None
+        if cells.get("trained_ok", "yes") not in ("yes", "no"):
+            raise InputError(f"{p}: line {ln}: trained_ok {cells['trained_ok']!r} is not yes or no")
+        cells["trained_ok"] = cells.get("trained_ok", "yes") == "yes"
         if cells["round"] < 0:
             raise InputError(f"{p}: line {ln}: round {cells['round']} is negative")
         rows.append(cells)

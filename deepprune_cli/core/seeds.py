@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from deepprune_cli.core import metrics, models, store, training
+from deepprune_cli.core import datasets, metrics, models, store, training
 from deepprune_cli.core.atomic import atomic_directory, atomic_output
 from deepprune_cli.core.prepare import PreparedData
 
@@ -61,6 +61,14 @@ def fit_seeds(
             "val_auprc": best.get("val_auprc"),
             "n_parameters": models.count_parameters(model),
         }
+        # A fit that learned nothing is said, not averaged in silently (a constant output scores 0.5).
+        failure = training.training_failure(model, prep.val, device)
+        met["trained_ok"] = failure is None
+        if failure is not None:
+            met["failure"] = failure
+        note = datasets.negatives_note(prep.info)
+        if note is not None:  # say where the negatives came from, invented ones above all
+            met["negatives"] = note
         if prep.test is not None:
             met.update(training.evaluate(model, prep.test, device, prefix="test_"))
         out.append(TrainedModel(s, model, history, met, dict(options.to_dict(), seed=s, device=device.type)))
@@ -85,16 +93,25 @@ def summary_rows(trained: Sequence[TrainedModel]) -> list[dict]:
 
 
 def format_seed_summary(trained: Sequence[TrainedModel]) -> str:
-    """``summary.tsv``: one row per seed, then the ``mean`` and ``sd`` rows."""
+    """``summary.tsv``: one row per seed, then the ``mean`` and ``sd`` rows; the last column,
+    ``trained_ok``, is ``yes`` or ``no`` (a failed fit, :func:`training.training_failure`), and on
+    the ``mean`` row how many seeds trained."""
 
     def fmt(v):
         return "nan" if v is None else (str(v) if isinstance(v, int) else f"{float(v):.6f}")
 
+    def ok(v):
+        return "" if v is None else ("yes" if v else "no")
+
     stats = seed_stats(trained)
-    lines = ["\t".join(SUMMARY_COLUMNS)]
-    lines += ["\t".join(fmt(s.get(c)) for c in SUMMARY_COLUMNS) for s in summary_rows(trained)]
+    lines = ["\t".join(SUMMARY_COLUMNS + ("trained_ok",))]
+    lines += [
+        "\t".join([fmt(s.get(c)) for c in SUMMARY_COLUMNS] + [ok(s.get("trained_ok"))]) for s in summary_rows(trained)
+    ]
+    n_ok = sum(bool(t.metrics.get("trained_ok", True)) for t in trained)
     for key in ("mean", "sd"):
-        lines.append("\t".join([key, "", ""] + [fmt(stats[c][key]) if c in stats else "nan" for c in SUMMARY_COLUMNS[3:]]))
+        cells = [fmt(stats[c][key]) if c in stats else "nan" for c in SUMMARY_COLUMNS[3:]]
+        lines.append("\t".join([key, "", ""] + cells + [f"{n_ok}/{len(trained)}" if key == "mean" else ""]))
     return "\n".join(lines) + "\n"
 
 

@@ -387,6 +387,42 @@ def fit(
     return model, stop.history
 
 
+#: A fit "failed" (learned nothing usable) when, on validation data, its scores are constant or its
+#: AUROC is no better than chance for every class: at most 0.5 + max(DEAD_AUROC_MARGIN, 2 standard
+#: errors of a chance AUROC) (Hanley & McNeil: sqrt((n1 + n0 + 1) / (12 n1 n0))). 0.52 is far below
+#: any model that learned on the presets and ENCODE (the hardest reach about 0.7) and above the noise
+#: of a chance AUROC on a few thousand validation sequences; smaller validation sets widen it.
+DEAD_AUROC_MARGIN = 0.02
+#: Validation logits spanning less than this count as a constant output (a dead ReLU model is
+#: exactly its bias).
+DEAD_LOGIT_SPREAD = 1e-4
+
+
+def training_failure(model: MotifCNN, data, device=None, batch_size: int = 2048) -> str | None:
+    """Why ``model`` counts as a failed fit on labelled ``data`` (validation), or None if it learned.
+
+    ``data``: SequenceSet or DeviceData with labels (n, C). Failed: a constant output (logit spread
+    below :data:`DEAD_LOGIT_SPREAD` in every class) or an AUROC no better than chance in every class
+    (see :data:`DEAD_AUROC_MARGIN`; below 0.5 counts too: the model ranks backwards).
+    """
+    device = device or next(model.parameters()).device
+    dd = to_device(data, device, model.spec)
+    logits = torch.cat(_eval_batches(model, dd, device, batch_size, model)).float().cpu().numpy()
+    y = dd.labels.cpu().numpy()
+    spread = logits.max(axis=0) - logits.min(axis=0) if len(logits) else np.zeros(y.shape[1])
+    if (spread < DEAD_LOGIT_SPREAD).all():
+        return f"constant output (validation logits span {float(spread.max()):.2g})"
+    auc = per_class("auroc", y, logits)
+    n1 = y.sum(axis=0)
+    n0 = len(y) - n1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin = np.maximum(DEAD_AUROC_MARGIN, 2 * np.sqrt((n1 + n0 + 1) / (12 * n1 * n0)))
+    defined = ~np.isnan(auc)
+    if defined.any() and (auc[defined] <= 0.5 + margin[defined]).all():
+        return f"validation AUROC {nanmean(auc):.3f} is no better than chance (0.5 + {float(margin[defined].max()):.3f})"
+    return None
+
+
 def best_row(history: list[dict]) -> dict:
     """The history row with the lowest validation loss (the restored weights)."""
     return min(history, key=lambda r: (r["val_loss"], r["epoch"])) if history else {}

@@ -57,7 +57,7 @@ FAILED_COLUMNS = ("dataset", "step", "reason")
 STEPS = ("shuffle", "train", "prune", "evaluate", "logos")
 # the workflow's per-dataset logs, in the order the steps run (inputs: the input-file check)
 LOG_STEPS = ("inputs", "bed_split", "bed_test_negatives", "bed_test_set") + STEPS
-VARIANT_ORDER = {"initial": 0, "deepprune": 1, "inter": 2, "baseline": 3, "lottery": 4}
+VARIANT_ORDER = {"initial": 0, "deepprune": 1, "inter": 2, "baseline": 3, "lottery": 4, "baseline_first": 5}
 
 
 class AggregateError(Exception):
@@ -217,6 +217,7 @@ def write_table(path: Path, columns, rows) -> None:
 
 
 def write_scatter(path: Path, comparison: list[dict], a: str, b: str) -> None:
+    comparison = [c for c in comparison if c["a"] == a]  # not the first-seed baseline's rows after them
     if not comparison:  # nothing to pair (e.g. prune --no-baseline): say so in the figure
         plots.plot_message(path, f"no dataset has both '{a}' and '{b}'\nat the same kernel count")
         return
