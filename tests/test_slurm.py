@@ -156,7 +156,9 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 # finished jobs stay visible to squeue/scontrol for an hour (there is no accounting database)
 MinJobAge=3600
-KillWait=5
+# SIGTERM to SIGKILL: Slurm's default 30 s; deepprune's cleanup on SIGTERM can take a few seconds
+# on a loaded 2-core machine, and a shorter wait turned it into a SIGKILL (no message, flaky test)
+KillWait=30
 ReturnToService=2
 SlurmdTimeout=60
 InactiveLimit=0

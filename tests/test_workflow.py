@@ -128,7 +128,10 @@ def test_snakemake_workflow_runs_and_aggregates(tmp_path):
 
     header, comparison = _read_tsv(res / "comparison.tsv")
     assert header[:5] == ["a", "b", "kernels", "round", "n_datasets"]
-    assert [(c["a"], c["b"], c["kernels"], c["n_datasets"]) for c in comparison] == [("baseline", "deepprune", "2", "2")]
+    # both ways: against the best-of-seeds baseline and against the first seed's alone (--baseline-seeds)
+    assert [(c["a"], c["b"], c["kernels"], c["n_datasets"]) for c in comparison] == [
+        ("baseline", "deepprune", "2", "2"), ("baseline_first", "deepprune", "2", "2"),
+    ]  # fmt: skip
 
     for fig in ("baseline_vs_deepprune.png", "auroc_vs_kernels.png", "GABPA/auroc_vs_kernels.png"):
         w, h = _png_size(res / fig)
@@ -251,7 +254,7 @@ def test_keep_going_finishes_the_others_and_names_the_failed(tmp_path):
     assert "USF1: inputs:" in out and "REST: shuffle: deepprune: error:" in out
     # what finished is aggregated beside it
     _, rows = _read_tsv(res / "partial" / "summary.tsv")
-    assert {r["dataset"] for r in rows} == {"GABPA"} and len(rows) == 4
+    assert {r["dataset"] for r in rows} == {"GABPA"} and len(rows) == 5  # initial, deepprune, inter, baseline(_first)
     _, motifs = _read_tsv(res / "partial" / "motifs.tsv")
     assert {m["dataset"] for m in motifs} == {"GABPA"}
     # nothing half-written by the failed steps
