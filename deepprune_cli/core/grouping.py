@@ -210,17 +210,9 @@ def kernel_groups(
     from deepprune_cli.core import interpret
 
     K = model.n_kernels
-    weight, bias = interpret.first_layer_filters(model)
-    active = model.kernel_mask.detach().cpu().numpy() > 0
     tokens = np.asarray(tokens, dtype=np.uint8)
-    background = interpret.letter_background(tokens)
-    if model.spec.both_strands:
-        background = (background + background[::-1]) / 2  # both strands: A = T, C = G
     imp = np.zeros(K) if importance is None else np.asarray(importance, dtype=np.float64)
-    results = interpret.kernel_ppms(
-        weight, bias, tokens, both_strands=model.spec.both_strands, padding=model.spec.convs[0].padding,
-        background=background, importance=imp, active=active,
-    )  # fmt: skip
+    results, background = interpret.model_kernel_motifs(model, tokens, importance=imp)
     live = [r for r in results if not r.dead]
     grouping = group_motifs(
         [r.to_motif(f"kernel{r.kernel}") for r in live], importance=[r.importance for r in live],

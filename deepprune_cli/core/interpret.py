@@ -392,6 +392,37 @@ def kernel_ppms(
     return sorted(out, key=key)
 
 
+def model_kernel_motifs(
+    model, tokens: np.ndarray, *, importance: Sequence[float] | np.ndarray | None = None, **options
+) -> tuple[list[KernelMotif], np.ndarray]:
+    """A model's active first-layer kernels as motifs from their sites in ``tokens``.
+
+    :func:`kernel_ppms` over the model's weights (batch norm folded), strands, padding, mask and
+    original kernel ids, against the letter background of ``tokens`` (made strand-symmetric,
+    A = T and C = G, when the model scans both strands). ``options`` are :func:`kernel_ppms`'s
+    (threshold, relative_to, min_sites, trim_bits, min_bits, ...).
+
+    Args:
+        model: a :class:`~deepprune_cli.core.models.MotifCNN`.
+        tokens: uint8 ``(n, L)``, the sequences that give the sites.
+        importance: ``(K,)`` per physical kernel, the order of the results (see :func:`kernel_ppms`).
+
+    Returns:
+        the :class:`KernelMotif` list and the float64 ``(4,)`` background used.
+    """
+    weight, bias = first_layer_filters(model)
+    both = model.spec.both_strands
+    background = letter_background(tokens)
+    if both:
+        background = (background + background[::-1]) / 2  # both strands: A = T, C = G
+    results = kernel_ppms(
+        weight, bias, tokens, both_strands=both, padding=model.spec.convs[0].padding, background=background,
+        importance=importance, kernel_ids=model.kernel_ids.detach().cpu().numpy(),
+        active=model.kernel_mask.detach().cpu().numpy() > 0, **options,
+    )  # fmt: skip
+    return results, background
+
+
 def activation_difference(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Mean max activation on positives minus on negatives, per kernel: an importance score.
 
@@ -416,7 +447,7 @@ def letter_background(tokens: np.ndarray, pseudocount: float = 1.0) -> np.ndarra
 
 
 __all__ = [
-    "KernelMotif", "kernel_ppms", "max_activations", "max_possible_activation", "fold_batch_norm",
+    "KernelMotif", "kernel_ppms", "model_kernel_motifs", "max_activations", "max_possible_activation", "fold_batch_norm",
     "information_content", "trim_flanks", "small_sample_bits", "activation_difference",
     "letter_background",
 ]  # fmt: skip

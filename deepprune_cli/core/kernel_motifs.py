@@ -301,31 +301,20 @@ def extract_motifs(
     if len(seqs) == 0:
         raise InputError(f"{seqs.source}: no sequences")
     model = record.model
-    spec = model.spec
-    tokens = layout.model_tokens(spec, seqs)
+    tokens = layout.model_tokens(model.spec, seqs)
     rows = site_rows(seqs.labels, len(seqs), options.sites_from, seqs.source)
     if options.order == "score":
         labels = seqs.labels
         if labels is None or labels.max() <= 0.5 or labels.min() > 0.5:
             raise InputError(f"{seqs.source}: --order score needs labelled positives and negatives in SEQS")
 
-    weight, bias = interpret.first_layer_filters(model)
-    active = model.kernel_mask.detach().cpu().numpy() > 0
-    kernel_ids = model.kernel_ids.detach().cpu().numpy()
     importance = None
     if options.order != "kernel":
         data = layout.to_device((tokens, seqs.labels), model.conv1.weight.device) if options.order == "score" else None
         importance = criteria.kernel_statistic(model, data, options.order)
-    site_tokens = tokens[rows]
-    background = interpret.letter_background(site_tokens)
-    if spec.both_strands:
-        background = (background + background[::-1]) / 2  # both strands: A = T, C = G
-    results = interpret.kernel_ppms(
-        weight, bias, site_tokens,
-        threshold=options.threshold, relative_to=options.relative_to, both_strands=spec.both_strands,
-        padding=spec.convs[0].padding, min_sites=options.min_sites, trim_bits=options.trim_bits,
-        min_bits=options.min_bits, background=background, importance=importance, kernel_ids=kernel_ids,
-        active=active,
+    results, background = interpret.model_kernel_motifs(
+        model, tokens[rows], importance=importance, threshold=options.threshold, relative_to=options.relative_to,
+        min_sites=options.min_sites, trim_bits=options.trim_bits, min_bits=options.min_bits,
     )  # fmt: skip
     live = [r for r in results if not r.dead]
     if not live:
