@@ -45,7 +45,8 @@ def command(input_path, output, k, copies, tag, threads, seed, fmt, genome, widt
 
     # The first chunk is read before the output opens: bad input fails with nothing written.
     first, chunks = peek_first(stream_sequences(input_path, fmt=fmt, genome=genome, width=width))
-    from deepprune_cli.core.shuffle import check_options, write_shuffled  # numba, slow to import: after the first chunk
+    del first  # (held by ``chunks`` until it is shuffled, then gone: memory holds two chunks at most)
+    from deepprune_cli.core.shuffle import check_options, write_shuffled
 
     check_options(k, copies, seed)
     with atomic_output(output, "wb") as fh:

@@ -338,10 +338,10 @@ def _parse_labels(fields: list[str | None], ids: list[str], source: str) -> np.n
 def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
     """Parse FASTA content (already decompressed) into a :class:`SequenceSet`.
 
-    One compiled pass over the bytes (:func:`fasta_kernels.scan_fasta`) finds the headers and
+    One compiled pass over the bytes (:func:`kernels.scan_fasta`) finds the headers and
     translates the letters; header texts are decoded in one go.
     """
-    from deepprune_cli.core import fasta_kernels
+    from deepprune_cli.core import kernels
 
     if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark from some editors
         data = data[3:]
@@ -358,11 +358,11 @@ def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
         data += b"\n"
     buf = np.frombuffer(data, dtype=np.uint8)[first:]
     tokens = np.empty(len(buf), dtype=np.uint8)
-    n, h_start, h_end, lengths, n_tokens, n_iupac, bad_record, bad_pos, bad_byte = fasta_kernels.scan_fasta(
+    n, h_start, h_end, lengths, n_tokens, n_iupac, bad_record, bad_pos, bad_byte = kernels.scan_fasta(
         buf, BYTE_TO_TOKEN, data.count(b">"), tokens
     )
     blob = np.empty(int((h_end[:n] - h_start[:n]).sum()) + n, dtype=np.uint8)
-    fasta_kernels.gather_headers(buf, h_start, h_end, n, blob)
+    kernels.gather_headers(buf, h_start, h_end, n, blob)
     headers = blob.tobytes().decode("utf-8", errors="replace").split("\n")[:-1]
     del blob
     if bad_record >= 0:
@@ -774,21 +774,28 @@ def _line_blocks(stream: IO[bytes], size: int, source: str, split: bytes):
     read is one block (its ids are all checked against each other)."""
     carry = b""
     line = 1
+    count_lines = split == b"\n"  # line numbers are for the line formats' messages; FASTA's name records
     data = read_block(stream, size, source)
     while data:
         ahead = read_block(stream, size, source)
-        buf = carry + data
-        data = ahead
         if not ahead:
-            carry = buf
+            carry += data
             break
-        cut = buf.rfind(split)
+        cut = data.rfind(split)
         if cut < 0:
-            carry = buf
+            carry += data
+            data = ahead
             continue
-        block, carry = buf[: cut + 1], buf[cut + 1 :]
+        # One copy of the bytes per block, and only the block and the next read held while the
+        # block is used (a chunk costs its input's bytes about three times, not five).
+        block = b"".join((carry, memoryview(data)[: cut + 1])) if carry else data[: cut + 1]
+        carry = data[cut + 1 :]
+        data = ahead
+        del ahead
         yield block, line
-        line += block.count(b"\n")
+        if count_lines:
+            line += block.count(b"\n")
+        del block
     if carry.strip():
         yield carry, line
 
@@ -833,6 +840,7 @@ def stream_sequences(
             end = first.find(b"\n")
             header, first = (first, b"") if end < 0 else (first[: end + 1], first[end + 1 :])
         chained = _Chained(first, stream)
+        del first  # the chain holds it until read; this frame lives as long as the stream
         split = b"\n>" if fmt == "fasta" and cutter is None else b"\n"
         for block, line in _line_blocks(chained, chunk_bytes, source, split):
             if not block.strip():  # e.g. blank lines before the first FASTA record
@@ -897,7 +905,7 @@ def format_fasta(seqs: SequenceSet, headers: Sequence[str] | None = None, with_l
                 headers = [f"{h} label={int(v)}" for h, v in zip(headers, seqs.labels[:, 0])]
             else:
                 headers = [f"{h} labels={','.join(str(int(x)) for x in row)}" for h, row in zip(headers, seqs.labels)]
-    from deepprune_cli.core import fasta_kernels
+    from deepprune_cli.core import kernels
 
     n = len(seqs)
     if n == 0:
@@ -911,7 +919,7 @@ def format_fasta(seqs: SequenceSet, headers: Sequence[str] | None = None, with_l
     out = np.empty(len(head_blob) + len(tokens) + 2 * n, dtype=np.uint8)
     # One copy per record with an empty suffix: the writer `deepprune shuffle` uses for its copies.
     no_suffix = np.zeros(0, dtype=np.uint8)
-    fasta_kernels.render_copies(head_blob, head_offsets, no_suffix, np.zeros(2, np.int64), tokens, offsets, LETTERS, out)
+    kernels.render_copies(head_blob, head_offsets, no_suffix, np.zeros(2, np.int64), tokens, offsets, LETTERS, out)
     return out.tobytes()
 
 
