@@ -11,7 +11,9 @@ STAMP := $(VENV)/.deepprune-installed
 install: $(STAMP)
 
 # torch is installed first and pinned (constraints.txt) so nothing pulls the CUDA wheels.
-$(STAMP): setup.cfg setup.py constraints.txt deepprune_cli/__init__.py
+# The C extension (deepprune_cli/core/*.c) is compiled by the editable install: a changed source
+# reinstalls.
+$(STAMP): setup.cfg setup.py constraints.txt deepprune_cli/__init__.py $(wildcard deepprune_cli/core/*.c)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
@@ -28,4 +30,4 @@ bench: install
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo_out bench_out *.egg-info
+	rm -rf $(VENV) demo_out bench_out *.egg-info build deepprune_cli/core/*.so

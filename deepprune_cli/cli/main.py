@@ -187,8 +187,20 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     sys.stderr.write(f"deepprune: warning: {message}\n")
 
 
+def _print_version(ctx, param, value):
+    """``deepprune, version X (kernels: c)``: the kernels that shuffle and read FASTA, ``c`` (the
+    compiled extension) or ``numba`` (with why the extension is missing), for bug reports."""
+    if not value or ctx.resilient_parsing:
+        return
+    from deepprune_cli.core import kernels
+
+    click.echo(f"deepprune, version {__version__} ({kernels.describe()})")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-V", prog_name="deepprune")
+@click.option("--version", "-V", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and which compiled kernels run (c or numba), and exit.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
 @click.pass_context
 def main(ctx, debug):

@@ -13,6 +13,7 @@ Modules, one idea each:
 ============= ==============================================================================
 sequences     FASTA / DeepBind ``.seq`` / Zeng ``.data`` / BED+genome readers; uint8 tokens
 shuffle       exact uniform k-let shuffles
+kernels       which compiled kernels run shuffles and FASTA I/O: the C extension or numba
 motifs        the :class:`Motif` type, MEME read/write, bundled JASPAR collections
 simulate      simulated datasets with planted motifs and their exact Bayes-optimal scores
 datasets      labelled training data: shuffled negatives, validation split
@@ -55,6 +56,7 @@ _EXPORTS = {
         "encode", "decode", "reverse_complement", "one_hot", "stream_sequences",
     ),
     "shuffle": ("shuffle_set", "shuffle_tokens", "write_shuffled", "klet_counts"),
+    "kernels": ("kernel_backend",),
     "motifs": ("Motif", "read_meme", "parse_meme", "write_meme", "format_meme", "load_motifs"),
     "simulate": (
         "SimulationDesign", "SimulatedDataset", "make_design", "write_dataset", "bayes_optimal_scores",

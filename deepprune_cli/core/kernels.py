@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from deepprune_cli.core.errors import DeeppruneError
+from deepprune_cli.core.errors import DeeppruneError, InputError
 
 BACKENDS = ("c", "numba")
 ENV = "DEEPPRUNE_KERNELS"
@@ -45,9 +45,9 @@ def kernel_backend() -> str:
     if wanted == "auto":
         return "c" if _native is not None else "numba"
     if wanted not in BACKENDS:
-        raise DeeppruneError(f"{ENV} must be auto, c or numba, got '{wanted}'")
+        raise InputError(f"{ENV} must be auto, c or numba, got '{wanted}'")
     if wanted == "c" and _native is None:
-        raise DeeppruneError(f"{ENV}=c but the {_NATIVE_MISSING}")
+        raise InputError(f"{ENV}=c but the {_NATIVE_MISSING}")
     return wanted
 
 
