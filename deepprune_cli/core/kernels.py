@@ -109,7 +109,8 @@ def shuffle_records(
     previous = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        shuffle_kernels.shuffle_records(tokens, offsets, k, copies, seed, first_record, out, too_short)
+        # as uint64: a Python int above 2**63 - 1 would not convert to the int64 numba picks for an int
+        shuffle_kernels.shuffle_records(tokens, offsets, k, copies, np.uint64(seed), first_record, out, too_short)
     finally:
         numba.set_num_threads(previous)
 

@@ -335,8 +335,11 @@ def _parse_labels(fields: list[str | None], ids: list[str], source: str) -> np.n
     return table[np.fromiter((row_of[v] for v in fields), dtype=np.int64, count=len(fields))]
 
 
-def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
+def parse_fasta_bytes(data: bytes, source: str = "<memory>", check_ids: bool = True) -> SequenceSet:
     """Parse FASTA content (already decompressed) into a :class:`SequenceSet`.
+
+    ``check_ids=False`` leaves duplicate ids to the caller (:func:`read_sequences` checks a whole
+    file's ids once, not each chunk's too).
 
     One compiled pass over the bytes (:func:`kernels.scan_fasta`) finds the headers and
     translates the letters; header texts are decoded in one go.
@@ -363,7 +366,10 @@ def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
     )
     blob = np.empty(int((h_end[:n] - h_start[:n]).sum()) + n, dtype=np.uint8)
     kernels.gather_headers(buf, h_start, h_end, n, blob)
-    headers = blob.tobytes().decode("utf-8", errors="replace").split("\n")[:-1]
+    blob = blob.tobytes()
+    # Spaces or tabs (descriptions, labels) or an empty header: the slow path below.
+    plain = b" " not in blob and b"\t" not in blob and b"\n\n" not in blob and not blob.startswith(b"\n")
+    headers = blob.decode("utf-8", errors="replace").split("\n")[:-1]
     del blob
     if bad_record >= 0:
         parts = headers[bad_record].split(None, 1)
@@ -379,8 +385,7 @@ def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
         warnings.warn(
             f"{source}: {n_iupac} IUPAC ambiguity code(s) other than N read as N", DeeppruneWarning, stacklevel=2
         )
-    joined = "\n".join(headers)
-    if " " in joined or "\t" in joined or "" in headers:
+    if not plain:
         # Only the id and the label field of a header are kept: the rest of a million descriptions
         # would cost more memory than the sequences' tokens.
         ids, fields = [], []
@@ -394,13 +399,14 @@ def parse_fasta_bytes(data: bytes, source: str = "<memory>") -> SequenceSet:
             fields.append(None if m is None else m.group(1))
     else:  # common case: headers are bare ids
         ids, fields = headers, None
-    del headers, joined
+    del headers
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     empty = np.flatnonzero(lengths == 0)
     if len(empty):
         raise InputError(f"{source}: record '{ids[int(empty[0])]}' has an empty sequence")
-    _check_unique(ids, source)
+    if check_ids:
+        _check_unique(ids, source)
     labels = _parse_labels(fields, ids, source) if fields else None
     return SequenceSet(ids, tokens, offsets, labels, source)
 
@@ -681,7 +687,7 @@ def read_sequences(path, fmt: str = "auto", genome=None, width: int | None = Non
     # Read in chunks (the parsers of the streaming reader) into one token array: the file's bytes
     # and its per-record header texts never exist whole, which halves the read's peak memory and
     # keeps each chunk's parse in the processor's cache.
-    return _gather(stream_sequences(path, fmt=fmt), source, _token_capacity(path))
+    return _gather(stream_sequences(path, fmt=fmt, check_ids=False), source, _token_capacity(path))
 
 
 def _token_capacity(path) -> int | None:
@@ -801,14 +807,16 @@ def _line_blocks(stream: IO[bytes], size: int, source: str, split: bytes):
 
 
 def stream_sequences(
-    path, fmt: str = "auto", genome=None, width: int | None = None, chunk_bytes: int = STREAM_CHUNK_BYTES
+    path, fmt: str = "auto", genome=None, width: int | None = None, chunk_bytes: int = STREAM_CHUNK_BYTES,
+    check_ids: bool = True,
 ):
     """Read any supported sequence input as a stream of :class:`SequenceSet` chunks.
 
     Memory holds one chunk (about ``chunk_bytes`` of input) at a time, so inputs of any size run
     in bounded memory; every chunk is parsed by the same parser :func:`read_sequences` uses, and
     BED intervals are cut by the same :class:`BedCutter`. Record ids are checked for duplicates
-    within a chunk only. IUPAC codes read as N are counted in one warning at the end. A corrupt or
+    within a chunk only (FASTA with ``check_ids=False``: not at all, for a caller that checks them
+    across chunks). IUPAC codes read as N are counted in one warning at the end. A corrupt or
     truncated gzip stream raises :class:`InputError` when it is reached, after earlier chunks were
     yielded: callers that must not leave partial output write atomically.
 
@@ -854,7 +862,7 @@ def stream_sequences(
                 elif fmt == "data":
                     seqs = parse_zeng_bytes(block, source, first_line=line)
                 else:
-                    seqs = parse_fasta_bytes(block, source)
+                    seqs = parse_fasta_bytes(block, source, check_ids=check_ids)
             for w in caught:
                 m = _IUPAC_RE.search(str(w.message))
                 if m and issubclass(w.category, DeeppruneWarning):
