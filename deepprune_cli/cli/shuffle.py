@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import input_format_options, lock_outputs, seed_option
+from deepprune_cli.cli.common import input_format_options, lock_outputs, seed_option, without_blas_threads
 
 
 @click.command("shuffle")
@@ -34,6 +34,7 @@ def command(input_path, output, k, copies, tag, threads, seed, fmt, genome, widt
     part way leaves no file under the -o name (with -o -, records already shuffled have been
     written to stdout; bad input in the first chunk stops before any).
     """
+    without_blas_threads()
     import warnings
 
     lock_outputs(output)  # held to the end: a second run at the same -o is refused at once

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deepprune_cli.cli.common import console, lock_outputs, seed_option
+from deepprune_cli.cli.common import console, lock_outputs, seed_option, without_blas_threads
 
 PRESET_NAMES = ("deepprune-sim1", "deepprune-sim2", "deepprune-sim3", "deepprune-sim4", "deepprune-sim5", "koo2019")
 
@@ -78,6 +78,7 @@ def command(preset, motifs_spec, motif_ids, output, n, length, strands, test_fra
       deepprune simulate --preset koo2019 -o koo
       deepprune simulate --motifs jaspar:MA0139.1,MA0048.2 --strands both -o custom
     """
+    without_blas_threads()
     import time
     from pathlib import Path
 
