@@ -128,6 +128,7 @@ def _scan(data: bytes, backend: str):
 def test_c_fasta_scan_is_the_numba_scan(data):
     # invalid letters (X, '-', '*', UTF-8), CRLF, IUPAC codes, white space, empty records
     assert _scan(data, "c") == _scan(data, "numba")
+    assert kernels.count_byte(data, 62, backend="c") == kernels.count_byte(data, 62, backend="numba") == data.count(b">")
 
 
 @needs_c

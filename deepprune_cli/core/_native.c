@@ -559,7 +559,27 @@ end:
     return result;
 }
 
+/* count_byte(buf, value) -> how many bytes of buf equal value (memchr runs at memory speed). */
+static PyObject *py_count_byte(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    int value;
+    if (!PyArg_ParseTuple(args, "y*i", &buf, &value))
+        return NULL;
+    const uint8_t *p = (const uint8_t *)buf.buf, *end = p + buf.len;
+    long long n = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (p < end && (p = memchr(p, value, (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return PyLong_FromLongLong(n);
+}
+
 static PyMethodDef methods[] = {
+    {"count_byte", py_count_byte, METH_VARARGS, "count_byte(buf, value) -> occurrences of the byte value"},
     {"shuffle_records", py_shuffle_records, METH_VARARGS,
      "shuffle_records(tokens, offsets, k, copies, seed, first_record, out, too_short, threads)"},
     {"scan_fasta", py_scan_fasta, METH_VARARGS,

@@ -115,6 +115,13 @@ def shuffle_records(
         numba.set_num_threads(previous)
 
 
+def count_byte(data: bytes, value: int, backend: str | None = None) -> int:
+    """How many bytes of ``data`` equal ``value`` (0..255); the C one runs at memory speed."""
+    if (backend or kernel_backend()) == "numba":
+        return data.count(bytes([value]))
+    return _native.count_byte(data, value)
+
+
 def scan_fasta(buf: np.ndarray, lut: np.ndarray, max_records: int, tokens: np.ndarray, backend: str | None = None):
     """Parse FASTA bytes in one pass (see ``fasta_kernels.scan_fasta``, whose results these are).
 

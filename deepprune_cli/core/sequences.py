@@ -362,7 +362,7 @@ def parse_fasta_bytes(data: bytes, source: str = "<memory>", check_ids: bool = T
     buf = np.frombuffer(data, dtype=np.uint8)[first:]
     tokens = np.empty(len(buf), dtype=np.uint8)
     n, h_start, h_end, lengths, n_tokens, n_iupac, bad_record, bad_pos, bad_byte = kernels.scan_fasta(
-        buf, BYTE_TO_TOKEN, data.count(b">"), tokens
+        buf, BYTE_TO_TOKEN, kernels.count_byte(data, 62), tokens  # 62: '>', a bound on the records
     )
     blob = np.empty(int((h_end[:n] - h_start[:n]).sum()) + n, dtype=np.uint8)
     kernels.gather_headers(buf, h_start, h_end, n, blob)
@@ -802,7 +802,7 @@ def _line_blocks(stream: IO[bytes], size: int, source: str, split: bytes):
         if count_lines:
             line += block.count(b"\n")
         del block
-    if carry.strip():
+    if carry and not carry.isspace():
         yield carry, line
 
 
@@ -837,7 +837,7 @@ def stream_sequences(
         first = read_block(stream, chunk_bytes, source)
         if first.startswith(b"\xef\xbb\xbf"):
             first = first[3:]
-        if not first.strip() and cutter is None:
+        if (not first or first.isspace()) and cutter is None:
             raise InputError(f"{source}: file is empty")
         if fmt == "auto" and cutter is None:
             fmt = detect_format(path, first[:4096])
@@ -851,7 +851,7 @@ def stream_sequences(
         del first  # the chain holds it until read; this frame lives as long as the stream
         split = b"\n>" if fmt == "fasta" and cutter is None else b"\n"
         for block, line in _line_blocks(chained, chunk_bytes, source, split):
-            if not block.strip():  # e.g. blank lines before the first FASTA record
+            if not block or block.isspace():  # e.g. blank lines before the first FASTA record (no copy, unlike strip)
                 continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", DeeppruneWarning)
