@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -126,3 +129,29 @@ def test_error_late_in_a_streamed_input_leaves_no_output(tmp_path, late_error):
     proc = run_cli("shuffle", p, "-o", out)
     assert_clean_error(proc, fragment)
     assert sorted(f.name for f in tmp_path.iterdir()) == [p.name]  # no output, no temp file left behind
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_mid_stream_leaves_no_output(tmp_path, sig, code, word):
+    # Chunks have gone through the shuffling thread into the temporary output, more input is still
+    # to come (stdin stays open): the signal ends the run, nothing is left under any name.
+    body = b"".join(b">s%d\n%s\n" % (i, b"ACGTTGCAAC" * 10) for i in range(100_000))  # ~11 MB: 3 chunks
+    proc = subprocess.Popen([sys.executable, "-m", "deepprune_cli", "shuffle", "-", "-o", str(tmp_path / "out.fa")],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(body)
+        proc.stdin.flush()
+        deadline = time.monotonic() + 120
+        while not any(p.stat().st_size > 0 for p in tmp_path.iterdir()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        err = proc.communicate(timeout=60)[1].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err, err
+    assert [ln for ln in err.splitlines() if ln.startswith("deepprune: error:")] == [f"deepprune: error: {word}"], err
+    assert list(tmp_path.iterdir()) == []
