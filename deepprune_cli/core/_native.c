@@ -58,7 +58,7 @@ typedef struct {
    vertex -> its next edge -> next vertex); each segment's bytes are exactly its own walk's. */
 typedef struct {
     int64_t *ptr;   /* (nv,) */
-    uint8_t *edges; /* (max_len + 1,) */
+    uint8_t *edges; /* (max_len + 16,) */
     uint8_t *out;
     int64_t length, start;
 } lane_t;
@@ -81,10 +81,16 @@ static void prepare_segment(const uint8_t *seg, int64_t L, int k, uint64_t *stat
     for (j = 0; j < m; j++)
         v = v * 4 + seg[j];
     lane->start = v;
-    for (i = m; i < L; i++) {
-        a = seg[i];
-        counts[v * 4 + a] += 1;
-        v = (v * 4 + a) & mask;
+    if (k == 2) { /* each k-let's code from its own two letters: no chain from one to the next */
+        for (i = 1; i < L; i++)
+            counts[seg[i - 1] * 4 + seg[i]] += 1;
+        v = seg[L - 1];
+    } else {
+        for (i = m; i < L; i++) {
+            a = seg[i];
+            counts[v * 4 + a] += 1;
+            v = (v * 4 + a) & mask;
+        }
     }
     const int64_t end = v;
     /* 1. Wilson's algorithm: uniform arborescence of last exits, rooted at the end vertex. */
@@ -120,9 +126,13 @@ static void prepare_segment(const uint8_t *seg, int64_t L, int k, uint64_t *stat
         const int64_t b0 = pos, last = nxt[u];
         ptr[u] = pos;
         for (a = 0; a < 4; a++) {
-            int64_t c = counts[u * 4 + a] - (last == a ? 1 : 0);
-            for (; c > 0; c--)
-                edges[pos++] = (uint8_t)a;
+            /* c copies of letter a, eight bytes a store: a byte loop mispredicts its exit on
+               every run length; the bytes written past pos + c are overwritten next (slack of 8) */
+            const int64_t c = counts[u * 4 + a] - (last == a ? 1 : 0);
+            const uint64_t eight = (uint64_t)a * 0x0101010101010101ULL;
+            for (int64_t x = 0; x < c; x += 8)
+                memcpy(edges + pos + x, &eight, 8);
+            pos += c;
         }
         for (i = pos - b0 - 1; i > 0; i--) {
             uint8_t t;
@@ -208,7 +218,7 @@ static void *shuffle_range(void *arg)
     ok = s.counts && s.nxt && s.in_tree;
     for (l = 0; l < LANES; l++) {
         lanes[l].ptr = malloc(sizeof(int64_t) * (size_t)nv);
-        lanes[l].edges = malloc((size_t)job->max_len + 1);
+        lanes[l].edges = malloc((size_t)job->max_len + 16); /* + the letter fill's slack */
         ok = ok && lanes[l].ptr && lanes[l].edges;
     }
     if (!ok) {
