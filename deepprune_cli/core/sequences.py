@@ -705,25 +705,24 @@ def _token_capacity(path) -> int | None:
 
 def _gather(chunks, source: str, capacity: int | None) -> SequenceSet:
     """One :class:`SequenceSet` from streamed chunks, checked as a whole (duplicate ids, labels on
-    every record or none, one label width). With ``capacity`` (an upper bound on the tokens) they
-    go straight into one array whose untouched tail is given back; otherwise they are joined."""
-    tokens = np.empty(capacity, dtype=np.uint8) if capacity is not None else None
-    pieces, ids, lengths, labels = [], [], [], []
+    every record or none, one label width). The chunks' tokens go straight into one array, sized
+    by ``capacity`` (an upper bound on the tokens) when known, else grown by doubling in place
+    (``realloc``: no second copy of the tokens at any time); its untouched tail is given back."""
+    capacity = capacity if capacity is not None else 64 * 2**20
+    tokens = np.empty(capacity, dtype=np.uint8)
+    ids, lengths, labels = [], [], []
     used = 0
     for seqs in chunks:
         body = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
-        if tokens is not None and used + len(body) <= capacity:
-            tokens[used : used + len(body)] = body
-        else:
-            pieces.append(body)
+        if used + len(body) > capacity:
+            capacity = max(2 * capacity, used + len(body))
+            tokens.resize(capacity, refcheck=False)
+        tokens[used : used + len(body)] = body
         used += len(body)
         ids.extend(seqs.ids)
         lengths.append(seqs.lengths)
         labels.append(seqs.labels)
-    if tokens is not None and not pieces:
-        tokens.resize(used, refcheck=False)  # in place: the untouched tail pages were never resident
-    else:
-        tokens = np.concatenate(([] if tokens is None else [tokens[: used - sum(len(x) for x in pieces)]]) + pieces)
+    tokens.resize(used, refcheck=False)  # in place: the untouched tail pages were never resident
     offsets = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(np.concatenate(lengths), out=offsets[1:])
     _check_unique(ids, source)
