@@ -517,10 +517,16 @@ static PyObject *py_render_copies(PyObject *self, PyObject *args)
     uint8_t *o = (uint8_t *)out.buf;
     int64_t need = 0, p = 0, r, c, i;
     if (n < 0 || copies < 0 || id_off_b.len < (Py_ssize_t)((n + 1) * sizeof(int64_t)) || off[0] != 0
-        || id_off[n] > ids.len || suf_off[copies] > suf.len || copies * off[n] > tokens.len || letters.len < 5) {
+        || id_off[0] < 0 || id_off[n] > ids.len || suf_off[0] < 0 || suf_off[copies] > suf.len
+        || copies * off[n] > tokens.len || letters.len < 5) {
         PyErr_SetString(PyExc_ValueError, "render_copies: inconsistent arguments");
         goto end;
     }
+    for (c = 0; c < copies; c++)
+        if (suf_off[c + 1] < suf_off[c]) {
+            PyErr_SetString(PyExc_ValueError, "render_copies: suffix offsets must not decrease");
+            goto end;
+        }
     for (r = 0; r < n; r++) {
         if (off[r + 1] < off[r] || id_off[r + 1] <= id_off[r]) {
             PyErr_SetString(PyExc_ValueError, "render_copies: offsets must increase");
