@@ -62,7 +62,7 @@ _EXPORTS = {
     ),
     "datasets": ("TrainingData", "make_training_data", "negatives_note", "split_validation"),
     "prepare": ("PreparedData", "prepare_training"),
-    "architectures": ("ArchSpec", "ARCHITECTURES", "arch_spec"),
+    "architectures": ("ArchSpec", "ARCHITECTURES", "DEFAULT_TRAIN_ARCH", "arch_spec"),
     "first_layer": ("CONV_IMPLS", "conv_onehot", "fused_kernel_features"),
     "models": ("build_model", "MotifCNN", "select_kernels"),
     "layout": ("DeviceData", "to_device", "model_tokens", "token_matrix"),
