@@ -12,6 +12,7 @@ ceiling.
 
     python benchmarks/bench_activation_sim.py                            # m 2,4,6,8; 4 and 64 kernels; 2 seeds
     python benchmarks/bench_activation_sim.py --motif-counts 4 --kernels 4 --seeds 0
+    python benchmarks/bench_activation_sim.py --summary a.tsv,b.tsv      # summarise runs made separately
 
 Writes benchmarks/results/activation_sim.tsv (one row per set, kernels, seed, activation) and
 prints the mean validation and test AUROC and the mean gap to the Bayes ceiling per activation.
@@ -43,6 +44,30 @@ def motif_set(m: int, seed: int = 2026) -> list[str]:
     return [str(x) for x in rng.choice(pool, size=m, replace=False)]
 
 
+def summarize(rows: list[dict], acts: list[str]) -> None:
+    """Mean validation and test AUROC, gap to the Bayes ceiling, and validation wins per activation."""
+    print(f"\n{'kernels':>7} {'activation':>10} {'val AUROC':>10} {'test AUROC':>10} {'gap to Bayes':>12} {'wins (val)':>10}")
+    for k in sorted({r["kernels"] for r in rows}):
+        for act in acts:
+            rs = [r for r in rows if r["kernels"] == k and r["activation"] == act]
+            other = {(r["m"], r["seed"]): r for r in rows if r["kernels"] == k and r["activation"] != act}
+            wins = sum(r["val_auroc"] > other[(r["m"], r["seed"])]["val_auroc"] for r in rs if (r["m"], r["seed"]) in other)
+            print(f"{k:>7} {act:>10} {statistics.mean(r['val_auroc'] for r in rs):>10.4f} "
+                  f"{statistics.mean(r['test_auroc'] for r in rs):>10.4f} {statistics.mean(r['gap'] for r in rs):>12.4f} "
+                  f"{wins:>4}/{len(rs)}")  # fmt: skip
+
+
+def read_rows(paths: list[str]) -> list[dict]:
+    """Rows of earlier runs' TSVs (numbers parsed), e.g. to summarise seeds run separately."""
+    rows = []
+    for p in paths:
+        with open(p, newline="") as fh:
+            for r in csv.DictReader(fh, delimiter="\t"):
+                rows.append({k: (int(v) if k in ("m", "kernels", "seed", "best_epoch") else
+                                 v if k in ("motifs", "activation", "trained_ok") else float(v)) for k, v in r.items()})  # fmt: skip
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--motif-counts", default="2,4,6,8")
@@ -52,7 +77,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--patience", type=int, default=15)
     ap.add_argument("--out", default=str(HERE / "results" / "activation_sim.tsv"))
+    ap.add_argument("--summary", default=None, metavar="TSV[,TSV]", help="only summarise earlier runs' TSVs")
     args = ap.parse_args()
+    if args.summary:
+        summarize(read_rows(args.summary.split(",")), args.activations.split(","))
+        return
 
     import torch
 
@@ -92,15 +121,7 @@ def main() -> None:
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
-    print(f"\n{'kernels':>7} {'activation':>10} {'val AUROC':>10} {'test AUROC':>10} {'gap to Bayes':>12} {'wins (val)':>10}")
-    for k in sorted({r["kernels"] for r in rows}):
-        for act in acts:
-            rs = [r for r in rows if r["kernels"] == k and r["activation"] == act]
-            other = {(r["m"], r["seed"]): r for r in rows if r["kernels"] == k and r["activation"] != act}
-            wins = sum(r["val_auroc"] > other[(r["m"], r["seed"])]["val_auroc"] for r in rs if (r["m"], r["seed"]) in other)
-            print(f"{k:>7} {act:>10} {statistics.mean(r['val_auroc'] for r in rs):>10.4f} "
-                  f"{statistics.mean(r['test_auroc'] for r in rs):>10.4f} {statistics.mean(r['gap'] for r in rs):>12.4f} "
-                  f"{wins:>4}/{len(rs)}")  # fmt: skip
+    summarize(rows, acts)
     print(f"wrote {args.out}")
 
 

@@ -6,6 +6,7 @@ import click
 
 from deepprune_cli.cli.common import console, device_options, input_format_options, lock_outputs, read_input, seed_option
 from deepprune_cli.cli.progress import SeedProgress
+from deepprune_cli.core.architectures import DEFAULT_TRAIN_ARCH
 
 ARCH_HELP = (
     "deepbind64 (default: DeepBind's layout with 64 kernels), deepbind (DeepBind as published: 16 kernels; "
@@ -28,7 +29,7 @@ ARCH_HELP = (
     default=None,
     help="Add dinucleotide-shuffled negatives [default: only when a class has no negatives; multi-label data whose classes all have records without them get none].",
 )
-@click.option("--arch", default="deepbind64", show_default=True, metavar="NAME", help=ARCH_HELP)
+@click.option("--arch", default=DEFAULT_TRAIN_ARCH, show_default=True, metavar="NAME", help=ARCH_HELP)
 @click.option(
     "--kernels", type=int, default=None, help="First-layer kernels (motif detectors) [deepbind64: 64; deepbind: 16]."
 )
