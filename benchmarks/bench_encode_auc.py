@@ -36,7 +36,7 @@ ENCODE = Path(os.environ.get("DEEPPRUNE_ENCODE", HERE.parent.parent / "shared" /
 
 #: configuration name -> extra `deepprune train` options (default = the tool's defaults)
 CONFIGS = {
-    "default": [],  # deepbind64, both strands, dropout 0.3, 2 shuffles per peak, lr 0.003, <= 100 epochs, patience 15
+    "default": [],  # deepbind64 (64 kernels, exp activation), both strands, dropout 0.3, 2 shuffles per peak, lr 0.003, <= 100 epochs, patience 15
     "deepbind": ["--arch", "deepbind"],  # DeepBind as published: 16 kernels (the default before issue 19)
     "first": ["--negative-copies", "1", "--dropout", "0", "--epochs", "60"],  # the first defaults tried
     "copies1": ["--negative-copies", "1"],
@@ -45,11 +45,11 @@ CONFIGS = {
     "lr1e-3": ["--lr", "0.001"],
     "lr1e-2": ["--lr", "0.01"],
     "seeds3": ["--seeds", "0,1,2"],  # mean test AUROC over 3 seeds
-    "kernels4": ["--kernels", "4"],
-    "kernels16": ["--kernels", "16"],  # = deepbind (the kernel count alone)
-    "kernels64": ["--kernels", "64"],  # issue 19: does a larger first layer pay on all peaks? (now the default)
-    "kernels128": ["--kernels", "128"],
-    "exp": ["--activation", "exp"],  # issue 19: Koo & Ploenzke 2021's exponential first-layer activation
+    "kernels4": ["--arch", "deepbind", "--kernels", "4"],
+    "kernels64": ["--arch", "deepbind", "--kernels", "64"],  # issue 19: does a larger first layer pay on all peaks?
+    "relu64": ["--activation", "relu"],  # deepbind64 with ReLU: the same model as kernels64
+    "kernels128": ["--arch", "deepbind", "--kernels", "128"],
+    "exp": ["--activation", "exp"],  # issue 19: Koo & Ploenzke 2021's exponential first-layer activation (= default)
     "deepbind_exp": ["--arch", "deepbind", "--activation", "exp"],
     "restarts3": ["--restarts", "3"],  # best of 3 fits by validation loss
 }

@@ -16,7 +16,9 @@ DATA = Path(__file__).parent / "data"
 AC = DATA / "encode_REST_AC_slice.seq.gz"
 B = DATA / "encode_REST_B_slice.seq.gz"
 FAST = ["--epochs", "4", "--threads", "1", "--lr", "0.01"]
-TRAIN_ARGS = ["--kernels", "4", "--test", B, "--epochs", "15", "--lr", "0.01", "--threads", "1"]
+# --activation relu: the 4-kernel DeepBind-layout model these tests were written for (the default
+# architecture, deepbind64, has the exponential activation)
+TRAIN_ARGS = ["--kernels", "4", "--activation", "relu", "--test", B, "--epochs", "15", "--lr", "0.01", "--threads", "1"]
 
 
 def run(*args, timeout=300):
@@ -302,5 +304,27 @@ def test_default_architecture_is_deepbind64_and_deepbind_stays_published(tmp_pat
     cn = json.loads((tmp_path / "narrow" / "config.json").read_text())
     assert (cw["arch"], cw["n_kernels"]) == ("deepbind64", 64)
     assert (cn["arch"], cn["n_kernels"]) == ("deepbind", 16)
+    assert (cw["spec"]["convs"][0]["activation"], cn["spec"]["convs"][0]["activation"]) == ("exp", "relu")
     # the same layout otherwise: kernel width, dropout, no hidden layer
-    assert cw["spec"]["convs"][0] | {"channels": 16} == cn["spec"]["convs"][0] and cw["spec"]["dense"] == cn["spec"]["dense"] == []
+    same = {"channels": 16, "activation": "relu"}
+    assert cw["spec"]["convs"][0] | same == cn["spec"]["convs"][0] and cw["spec"]["dense"] == cn["spec"]["dense"] == []
+    # --activation relu gives deepbind64 with DeepBind's ReLU
+    relu = invoke(AC, "-o", tmp_path / "relu", "-q", "--activation", "relu", "--epochs", "1", "--threads", "1")
+    assert relu.returncode == 0, relu.err
+    cr = json.loads((tmp_path / "relu" / "config.json").read_text())
+    assert (cr["arch"], cr["n_kernels"], cr["spec"]["convs"][0]["activation"]) == ("deepbind64", 64, "relu")
+
+
+def test_exp_activation_is_stored_and_the_reloaded_model_predicts_the_same(tmp_path):
+    proc = invoke(AC, "-o", tmp_path / "e", "-q", "--activation", "exp", "--kernels", "4", "--test", B, *FAST)
+    assert proc.returncode == 0, proc.err
+    cfg = json.loads((tmp_path / "e" / "config.json").read_text())
+    assert cfg["spec"]["convs"][0]["activation"] == "exp"
+    from deepprune_cli.core.sequences import read_sequences
+    from deepprune_cli.core.store import load_model
+    from deepprune_cli.core.training import evaluate
+
+    rec = load_model(tmp_path / "e")
+    assert rec.model.spec.convs[0].activation == "exp"
+    assert evaluate(rec.model, read_sequences(B))["auroc"] == pytest.approx(rec.metrics["test_auroc"], abs=1e-12)
+    assert_clean_error(invoke(AC, "-o", tmp_path / "x", "--activation", "tanh", *FAST), "--activation")

@@ -9,8 +9,8 @@ from deepprune_cli.cli.progress import SeedProgress
 from deepprune_cli.core.architectures import DEFAULT_TRAIN_ARCH
 
 ARCH_HELP = (
-    "deepbind64 (default: DeepBind's layout with 64 kernels), deepbind (DeepBind as published: 16 kernels; "
-    "conv, ReLU, global max, kernel mask, one dense output); Zeng et al. 2016: "
+    "deepbind64 (default: DeepBind's layout with 64 kernels and an exponential first-layer activation), "
+    "deepbind (DeepBind as published: conv 16 x 24, ReLU, global max, kernel mask, one dense output); Zeng et al. 2016: "
     "1layer, 1layer_1motif, 1layer_64motif, 1layer_128motif, 1layer_local_win3, 1layer_local_win9, 2layer, "
     "3layer, 2layer_local_win3, 3layer_local_win3; Koo & Eddy 2019 (multi-label): cnn-1/2/4/10/25/50/100, "
     "cnn9-4, cnn9-25, cnn3-2, cnn3-50, cnn-50-2, cnn19-1-2 (cnn[W]-P[-S]: kernel width W, pool P, stride S)."
@@ -44,7 +44,8 @@ ARCH_HELP = (
     "--activation",
     type=click.Choice(["relu", "exp"]),
     default=None,
-    help="First-layer activation: relu, or exp (Koo & Ploenzke 2021's exponential) [default: relu].",
+    help="First-layer activation: relu, or exp (Koo & Ploenzke 2021's exponential) "
+    "[default: the architecture's: exp for deepbind64, relu for the others].",
 )
 @click.option(
     "--both-strands/--one-strand",
@@ -111,8 +112,8 @@ def command(
 
     \b
     Example:
-      deepprune train peaks.fa -o model/                 # deepbind64: 64 kernels
-      deepprune train peaks.fa --arch deepbind -o m16/   # DeepBind as published: 16 kernels
+      deepprune train peaks.fa -o model/                 # deepbind64: 64 kernels, exp activation
+      deepprune train peaks.fa --arch deepbind -o m16/   # DeepBind as published: 16 kernels, ReLU
       deepprune train peaks.fa --kernels 4 -o model/
       deepprune train X_AC.seq.gz --test X_B.seq.gz --seeds 0,1,2,3,4 -o models/
     """
