@@ -139,7 +139,7 @@ def command(
     # Heavy imports only now, so `deepprune --help` stays instant.
     from deepprune_cli.core import architectures, prepare, store, training
     from deepprune_cli.core.datasets import negatives_note
-    from deepprune_cli.core.seeds import fit_seeds, restart_seeds, seed_stats, summary_rows, write_trained
+    from deepprune_cli.core.seeds import fit_seeds, seed_stats, summary_rows, write_trained
 
     dev = training.resolve_device(device)
     training.set_threads(threads)
@@ -203,11 +203,7 @@ def command(
             f"{'both strands' if spec.both_strands else 'one strand'}), device {dev.type}"
         )
         con.print(f"negatives: {negatives_note(prep.info)}", highlight=False)
-    labels = [
-        f"seed {s}" + (f" restart {j + 1}/{restarts}" if restarts > 1 else "")
-        for s in run_seeds
-        for j in range(len(restart_seeds(s, restarts)))
-    ]
+    labels = [f"seed {s}" + (f" restart {j + 1}/{restarts}" if restarts > 1 else "") for s in run_seeds for j in range(restarts)]
     progress = SeedProgress(con, labels, opts.max_epochs, enabled=show)
     with progress:
         trained = fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update, restarts=restarts)

@@ -213,7 +213,8 @@ def arch_spec(
 ) -> ArchSpec:
     """The :class:`ArchSpec` of a named architecture, with optional first-layer overrides.
 
-    ``activation`` replaces the first block's ReLU (``exp``: Koo & Ploenzke 2021).
+    ``activation`` replaces the first block's activation (``relu``, or ``exp``: Koo & Ploenzke 2021;
+    ``deepbind64`` has ``exp``, every published architecture ``relu``).
 
     ``dropout`` replaces the first block's dropout (for ``deepbind``: on the pooled kernel
     features, before the output unit; default 0.3).
