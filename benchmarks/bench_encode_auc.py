@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +36,8 @@ ENCODE = Path(os.environ.get("DEEPPRUNE_ENCODE", HERE.parent.parent / "shared" /
 
 #: configuration name -> extra `deepprune train` options (default = the tool's defaults)
 CONFIGS = {
-    "default": [],  # both strands, dropout 0.3, 2 shuffles per peak, lr 0.003, <= 100 epochs, patience 15
+    "default": [],  # deepbind64 (64 kernels, exp activation), both strands, dropout 0.3, 2 shuffles per peak, lr 0.003, <= 100 epochs, patience 15
+    "deepbind": ["--arch", "deepbind"],  # DeepBind as published: 16 kernels (the default before issue 19)
     "first": ["--negative-copies", "1", "--dropout", "0", "--epochs", "60"],  # the first defaults tried
     "copies1": ["--negative-copies", "1"],
     "no_dropout": ["--dropout", "0"],
@@ -43,9 +45,13 @@ CONFIGS = {
     "lr1e-3": ["--lr", "0.001"],
     "lr1e-2": ["--lr", "0.01"],
     "seeds3": ["--seeds", "0,1,2"],  # mean test AUROC over 3 seeds
-    "kernels4": ["--kernels", "4"],
-    "kernels64": ["--kernels", "64"],  # issue 19: does a larger first layer pay on all peaks?
-    "kernels128": ["--kernels", "128"],
+    "kernels4": ["--arch", "deepbind", "--kernels", "4"],
+    "kernels64": ["--arch", "deepbind", "--kernels", "64"],  # issue 19: does a larger first layer pay on all peaks?
+    "relu64": ["--activation", "relu"],  # deepbind64 with ReLU: the same model as kernels64
+    "kernels128": ["--arch", "deepbind", "--kernels", "128"],
+    "exp": ["--activation", "exp"],  # issue 19: Koo & Ploenzke 2021's exponential first-layer activation (= default)
+    "deepbind_exp": ["--arch", "deepbind", "--activation", "exp"],
+    "restarts3": ["--restarts", "3"],  # best of 3 fits by validation loss
 }
 
 
@@ -55,20 +61,21 @@ def published(path: Path) -> dict[str, dict[str, float]]:
                 for r in csv.DictReader(fh, delimiter="\t")}  # fmt: skip
 
 
-def run_one(ac: Path, b: Path, extra: list[str], threads: int) -> tuple[dict, float]:
+def run_one(ac: Path, b: Path, extra: list[str], threads: int) -> tuple[dict, float, float]:
     with tempfile.TemporaryDirectory(prefix="encode_auc_") as tmp:
         cmd = [sys.executable, "-m", "deepprune_cli", "train", str(ac), "-o", str(Path(tmp) / "model"),
                "--test", str(b), "--json", "--quiet", "--threads", str(threads), *extra]  # fmt: skip
-        t0 = time.perf_counter()
+        t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
-        wall = time.perf_counter() - t0
+        wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
         if proc.returncode != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr}")
         res = json.loads(proc.stdout)
     if "seeds" in res:  # --seeds: mean test AUROC over the seeds
         res = {"test_auroc": res["test_auroc"]["mean"], "best_epoch": None, "epochs_run": None,
                "test_auroc_sd": res["test_auroc"]["sd"], "val_auroc": res["val_auroc"]["mean"]}  # fmt: skip
-    return res, wall
+    return res, wall, cpu
 
 
 def main() -> int:
@@ -96,13 +103,14 @@ def main() -> int:
     for config in configs:
         ours = []
         for name in names:
-            res, wall = run_one(ENCODE / f"{name}_AC.seq.gz", ENCODE / f"{name}_B.seq.gz", CONFIGS[config], args.threads)
+            res, wall, cpu = run_one(ENCODE / f"{name}_AC.seq.gz", ENCODE / f"{name}_B.seq.gz", CONFIGS[config], args.threads)
             auc = res["test_auroc"]
             db, dbs = pub[name]["DeepBind"], pub[name]["DeepBind_star"]
             ours.append(auc)
             row = {"experiment": name, "config": config, "ours": auc, "DeepBind": db, "DeepBind_star": dbs,
                    "diff_DeepBind": auc - db, "diff_DeepBind_star": auc - dbs,
-                   "best_epoch": res.get("best_epoch"), "seconds": wall, "val_auroc": res.get("val_auroc")}  # fmt: skip
+                   "best_epoch": res.get("best_epoch"), "seconds": wall, "cpu_seconds": cpu,
+                   "val_auroc": res.get("val_auroc")}  # fmt: skip
             rows.append(row)
             print(f"{name:44s} {config:11s} {auc:7.4f} {db:8.4f} {dbs:7.4f} {auc - db:+7.4f} {auc - dbs:+7.4f} "
                   f"{res.get('best_epoch') or '':>5} {wall:6.1f}", flush=True)  # fmt: skip
@@ -112,15 +120,17 @@ def main() -> int:
         rows.append({"experiment": "MEDIAN", "config": config, "ours": med, "DeepBind": mdb, "DeepBind_star": mdbs,
                      "diff_DeepBind": med - mdb, "diff_DeepBind_star": med - mdbs, "best_epoch": None,
                      "seconds": sum(r["seconds"] for r in rows if r["config"] == config and r["experiment"] != "MEDIAN"),
+                     "cpu_seconds": sum(r["cpu_seconds"] for r in rows if r["config"] == config and r["experiment"] != "MEDIAN"),
                      "val_auroc": statistics.median(r["val_auroc"] for r in rows
                                                     if r["config"] == config and r["experiment"] != "MEDIAN")})  # fmt: skip
         print(f"{'MEDIAN':44s} {config:11s} {med:7.4f} {mdb:8.4f} {mdbs:7.4f} {med - mdb:+7.4f} {med - mdbs:+7.4f}", flush=True)
         print(f"  -> {'PASS' if med >= mdb else 'FAIL'}: median {med:.4f} vs DeepBind {mdb:.4f} (DeepBind* {mdbs:.4f})", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # val_auroc: on the seeded validation split, the figure to choose a configuration by
+    # val_auroc: on the seeded validation split, the figure to choose a configuration by;
+    # seconds: whole-process wall time; cpu_seconds: its user + system CPU time (MEDIAN rows: sums)
     cols = ["experiment", "config", "ours", "DeepBind", "DeepBind_star", "diff_DeepBind", "diff_DeepBind_star", "best_epoch",
-            "seconds", "val_auroc"]  # fmt: skip
+            "seconds", "cpu_seconds", "val_auroc"]  # fmt: skip
     with open(out, "w", newline="") as fh:
         fh.write("\t".join(cols) + "\n")
         for r in rows:

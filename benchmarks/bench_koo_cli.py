@@ -13,6 +13,7 @@ so filters that gave no motif count as not matching, as in the paper (cnn-25 0.9
 
     python benchmarks/bench_koo_cli.py                       # full: 25,000 sequences, max 20 epochs
     python benchmarks/bench_koo_cli.py --n 10000 --epochs 10 # reduced
+    python benchmarks/bench_koo_cli.py --archs cnn-25 --epochs 60 --out benchmarks/results/koo_cli_e60.tsv
 
 Prints one line per architecture and writes benchmarks/results/koo_cli.tsv.
 """
@@ -57,13 +58,15 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--archs", default="cnn-25,cnn-2", help="comma list of cnn-25, cnn-2")
+    ap.add_argument("--out", default=str(HERE / "results" / "koo_cli.tsv"))
     args = ap.parse_args()
     work = OUT / f"koo_cli_n{args.n}"
     work.mkdir(parents=True, exist_ok=True)
     sim = work / "koo"
     sh(deepprune("simulate", "--preset", "koo2019", "--n", args.n, "--seed", args.seed, "-o", sim))
     rows = []
-    for arch in ("cnn-25", "cnn-2"):
+    for arch in args.archs.split(","):
         model = work / arch
         t0 = time.perf_counter()
         sh(deepprune("train", sim / "train.fa", "--arch", arch, "--valid", sim / "valid.fa", "--test", sim / "test.fa",
@@ -76,7 +79,7 @@ def main() -> None:
         matching, filters, recovered = match_fraction(meme.with_suffix(".tsv"), work / f"{arch}.truth.tsv")
         met = json.loads((model / "metrics.json").read_text())
         row = {
-            "arch": arch, "n": args.n, "epochs_run": met["epochs_run"], "train_seconds": round(secs, 1),
+            "arch": arch, "n": args.n, "epochs_run": met["epochs_run"], "best_epoch": met["best_epoch"], "train_seconds": round(secs, 1),
             "test_auroc": round(met["test_auroc"], 4), "filters": filters, "matching": matching,
             "match_fraction": round(matching / filters, 3), "paper": PAPER[arch], "tfs_recovered": recovered,
             "negatives": met.get("negatives", ""),
@@ -88,7 +91,7 @@ def main() -> None:
             f"{row['epochs_run']} epochs, {secs:.0f} s",
             flush=True,
         )
-    out = HERE / "results" / "koo_cli.tsv"
+    out = Path(args.out)
     with open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
         w.writeheader()

@@ -16,7 +16,9 @@ DATA = Path(__file__).parent / "data"
 AC = DATA / "encode_REST_AC_slice.seq.gz"
 B = DATA / "encode_REST_B_slice.seq.gz"
 FAST = ["--epochs", "4", "--threads", "1", "--lr", "0.01"]
-TRAIN_ARGS = ["--kernels", "4", "--test", B, "--epochs", "15", "--lr", "0.01", "--threads", "1"]
+# --activation relu: the 4-kernel DeepBind-layout model these tests were written for (the default
+# architecture, deepbind64, has the exponential activation)
+TRAIN_ARGS = ["--kernels", "4", "--activation", "relu", "--test", B, "--epochs", "15", "--lr", "0.01", "--threads", "1"]
 
 
 def run(*args, timeout=300):
@@ -77,7 +79,7 @@ def test_train_writes_model_directory_nothing_on_stdout(trained):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_auroc"] > 0.8, metrics
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["arch"] == "deepbind" and cfg["n_kernels"] == 4 and cfg["both_strands"] is True
+    assert cfg["arch"] == "deepbind64" and cfg["n_kernels"] == 4 and cfg["both_strands"] is True  # the default, 4 kernels asked
     assert cfg["data"]["shuffled_negatives"]["n"] == 600 and cfg["training"]["seed"] == 0
     history = (out / "history.tsv").read_text().splitlines()
     assert history[0].split("\t")[:3] == ["epoch", "train_loss", "val_loss"] and len(history) >= 2
@@ -268,3 +270,61 @@ def test_training_that_learns_nothing_is_said(tmp_path):
     met = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert met["trained_ok"] is False and "no better than chance" in met["failure"]
     assert "training failed" in proc.err  # said even with -q
+
+
+def test_restarts_keep_the_best_fit_by_validation_loss_and_say_which(tmp_path):
+    # With --seed 0's split, seed 1 never leaves the base rate (see the --seeds test); its second
+    # restart (seed 1 + 7919) learns. --restarts 2 keeps that one and says that the first failed.
+    proc = run(AC, "--seeds", "1", "--restarts", "2", "-o", tmp_path / "r", *TRAIN_ARGS)
+    assert proc.returncode == 0, proc.err
+    met = json.loads((tmp_path / "r" / "seed1" / "metrics.json").read_text())
+    assert [r["seed"] for r in met["restarts"]] == [1, 7920]
+    assert [r["trained_ok"] for r in met["restarts"]] == [False, True]
+    assert "no better than chance" in met["restarts"][0]["failure"]
+    assert met["kept_seed"] == 7920 and met["trained_ok"] is True
+    assert met["val_loss"] == min(r["val_loss"] for r in met["restarts"])
+    assert "restart with seed 1: training failed" in proc.err
+    assert "kept the restart with seed 7920" in proc.err
+    cfg = json.loads((tmp_path / "r" / "seed1" / "config.json").read_text())
+    assert cfg["training"]["seed"] == 7920 and cfg["training"]["restarts"] == 2
+    # the kept fit is exactly the fit of its own seed on the same data and split
+    plain = run(AC, "--seeds", "7920", "-o", tmp_path / "p", "-q", *TRAIN_ARGS)
+    assert plain.returncode == 0, plain.err
+    for f in ("weights.pt", "history.tsv"):
+        assert (tmp_path / "r" / "seed1" / f).read_bytes() == (tmp_path / "p" / "seed7920" / f).read_bytes(), f
+    assert_clean_error(invoke(AC, "--restarts", "0", "-o", tmp_path / "bad", *FAST), "--restarts must be at least 1")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_default_architecture_is_deepbind64_and_deepbind_stays_published(tmp_path):
+    wide = invoke(AC, "-o", tmp_path / "wide", "-q", "--epochs", "1", "--threads", "1")
+    narrow = invoke(AC, "-o", tmp_path / "narrow", "-q", "--arch", "deepbind", "--epochs", "1", "--threads", "1")
+    assert wide.returncode == 0 and narrow.returncode == 0, (wide.err, narrow.err)
+    cw = json.loads((tmp_path / "wide" / "config.json").read_text())
+    cn = json.loads((tmp_path / "narrow" / "config.json").read_text())
+    assert (cw["arch"], cw["n_kernels"]) == ("deepbind64", 64)
+    assert (cn["arch"], cn["n_kernels"]) == ("deepbind", 16)
+    assert (cw["spec"]["convs"][0]["activation"], cn["spec"]["convs"][0]["activation"]) == ("exp", "relu")
+    # the same layout otherwise: kernel width, dropout, no hidden layer
+    same = {"channels": 16, "activation": "relu"}
+    assert cw["spec"]["convs"][0] | same == cn["spec"]["convs"][0] and cw["spec"]["dense"] == cn["spec"]["dense"] == []
+    # --activation relu gives deepbind64 with DeepBind's ReLU
+    relu = invoke(AC, "-o", tmp_path / "relu", "-q", "--activation", "relu", "--epochs", "1", "--threads", "1")
+    assert relu.returncode == 0, relu.err
+    cr = json.loads((tmp_path / "relu" / "config.json").read_text())
+    assert (cr["arch"], cr["n_kernels"], cr["spec"]["convs"][0]["activation"]) == ("deepbind64", 64, "relu")
+
+
+def test_exp_activation_is_stored_and_the_reloaded_model_predicts_the_same(tmp_path):
+    proc = invoke(AC, "-o", tmp_path / "e", "-q", "--activation", "exp", "--kernels", "4", "--test", B, *FAST)
+    assert proc.returncode == 0, proc.err
+    cfg = json.loads((tmp_path / "e" / "config.json").read_text())
+    assert cfg["spec"]["convs"][0]["activation"] == "exp"
+    from deepprune_cli.core.sequences import read_sequences
+    from deepprune_cli.core.store import load_model
+    from deepprune_cli.core.training import evaluate
+
+    rec = load_model(tmp_path / "e")
+    assert rec.model.spec.convs[0].activation == "exp"
+    assert evaluate(rec.model, read_sequences(B))["auroc"] == pytest.approx(rec.metrics["test_auroc"], abs=1e-12)
+    assert_clean_error(invoke(AC, "-o", tmp_path / "x", "--activation", "tanh", *FAST), "--activation")

@@ -191,3 +191,36 @@ def test_spec_round_trip():
     spec = A.arch_spec("cnn-50-2", n_outputs=12, seq_len=200)
     again = A.ArchSpec.from_dict(spec.to_dict())
     assert again == spec
+
+
+@pytest.mark.parametrize("activation", ["relu", "exp"])
+def test_fused_and_torch_paths_agree_for_each_first_layer_activation(activation):
+    x = torch.randint(0, 5, (64, 101), dtype=torch.uint8)
+    y = torch.randint(0, 2, (64, 1)).float()
+    outs, grads = [], []
+    for impl in ("fused", "onehot"):
+        m = _model("deepbind", seed=5, dropout=0.0, activation=activation).train()
+        m.conv_impl = impl
+        out = m(x)
+        F.binary_cross_entropy_with_logits(out, y).backward()
+        outs.append(out.detach())
+        grads.append(torch.cat([p.grad.reshape(-1) for p in m.parameters()]))
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+
+
+def test_exp_activation_is_the_exponential_of_the_pooled_conv():
+    relu = _model("deepbind", seed=4, activation="relu")
+    exp = _model("deepbind", seed=4, activation="exp")
+    x = torch.randint(0, 4, (16, 101), dtype=torch.uint8)
+    with torch.no_grad():
+        pre = FL.fused_kernel_features(x, exp.conv1.weight, exp.conv1.bias, True, relu=False)
+        torch.testing.assert_close(exp.kernel_activations(x), torch.exp(pre))
+        torch.testing.assert_close(relu.kernel_activations(x), pre.clamp(min=0))
+        # features feed the same read-out: the two models differ by the activation alone
+        torch.testing.assert_close(exp(x), exp.out(torch.exp(pre)))
+    # Koo & Eddy's models apply it after batch norm, before pooling
+    koo = _model("cnn-4", n_outputs=2, activation="exp")
+    assert (koo.kernel_activations(torch.randint(0, 4, (4, 200), dtype=torch.uint8)) > 0).all()
+    with pytest.raises(InputError, match="--activation must be one of relu, exp"):
+        A.arch_spec("deepbind", activation="tanh")

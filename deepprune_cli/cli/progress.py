@@ -63,11 +63,13 @@ class RecordProgress(Display):
 
 
 class SeedProgress(Display):
-    """One bar per seed (train): epoch, train loss, val loss, val AUROC."""
+    """One bar per fit (train: per seed, or per seed and restart): epoch, train loss, val loss, val AUROC.
 
-    def __init__(self, con, seeds, max_epochs: int, enabled: bool = True):
+    ``labels`` name the fits (``seed 0``, ``seed 0 restart 2/3`` ...)."""
+
+    def __init__(self, con, labels, max_epochs: int, enabled: bool = True):
         super().__init__(con, enabled)
-        self.seeds, self.max_epochs = list(seeds), max_epochs
+        self.labels, self.max_epochs = list(labels), max_epochs
 
     def _open(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -76,7 +78,7 @@ class SeedProgress(Display):
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), console=self.con, transient=False,
         )  # fmt: skip
-        self.tasks = [live.add_task(f"seed {s} epoch", total=self.max_epochs, info="", start=True) for s in self.seeds]
+        self.tasks = [live.add_task(f"{label} epoch", total=self.max_epochs, info="", start=True) for label in self.labels]
         return live
 
     def _close(self) -> None:

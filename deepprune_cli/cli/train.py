@@ -6,9 +6,11 @@ import click
 
 from deepprune_cli.cli.common import console, device_options, input_format_options, lock_outputs, read_input, seed_option
 from deepprune_cli.cli.progress import SeedProgress
+from deepprune_cli.core.architectures import DEFAULT_TRAIN_ARCH
 
 ARCH_HELP = (
-    "deepbind (default: conv, ReLU, global max, kernel mask, one dense output); Zeng et al. 2016: "
+    "deepbind64 (default: DeepBind's layout with 64 kernels and an exponential first-layer activation), "
+    "deepbind (DeepBind as published: conv 16 x 24, ReLU, global max, kernel mask, one dense output); Zeng et al. 2016: "
     "1layer, 1layer_1motif, 1layer_64motif, 1layer_128motif, 1layer_local_win3, 1layer_local_win9, 2layer, "
     "3layer, 2layer_local_win3, 3layer_local_win3; Koo & Eddy 2019 (multi-label): cnn-1/2/4/10/25/50/100, "
     "cnn9-4, cnn9-25, cnn3-2, cnn3-50, cnn-50-2, cnn19-1-2 (cnn[W]-P[-S]: kernel width W, pool P, stride S)."
@@ -27,14 +29,23 @@ ARCH_HELP = (
     default=None,
     help="Add dinucleotide-shuffled negatives [default: only when a class has no negatives; multi-label data whose classes all have records without them get none].",
 )
-@click.option("--arch", default="deepbind", show_default=True, metavar="NAME", help=ARCH_HELP)
-@click.option("--kernels", type=int, default=None, help="First-layer kernels (motif detectors) [deepbind: 16].")
+@click.option("--arch", default=DEFAULT_TRAIN_ARCH, show_default=True, metavar="NAME", help=ARCH_HELP)
+@click.option(
+    "--kernels", type=int, default=None, help="First-layer kernels (motif detectors) [deepbind64: 64; deepbind: 16]."
+)
 @click.option("--kernel-length", type=int, default=None, help="First-layer kernel width in bp [deepbind: 24].")
 @click.option(
     "--dropout",
     type=float,
     default=None,
     help="Dropout on the pooled first-layer features [deepbind: 0.3; other architectures: their own].",
+)
+@click.option(
+    "--activation",
+    type=click.Choice(["relu", "exp"]),
+    default=None,
+    help="First-layer activation: relu, or exp (Koo & Ploenzke 2021's exponential) "
+    "[default: the architecture's: exp for deepbind64, relu for the others].",
 )
 @click.option(
     "--both-strands/--one-strand",
@@ -68,6 +79,14 @@ ARCH_HELP = (
     help="Comma-separated seeds (e.g. 0,1,2,3,4): one model per seed, mean ± sd reported; "
     "negatives and split stay those of --seed.",
 )
+@click.option(
+    "--restarts",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Fit each seed N times from fresh seeds and keep the fit with the lowest validation loss "
+    "(a fit that never learns is replaced; the log and metrics.json say which was kept).",
+)
 @input_format_options
 @device_options
 @click.option(
@@ -77,8 +96,8 @@ ARCH_HELP = (
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def command(
-    input_path, output, negatives, negative_copies, shuffle_negatives, arch, kernels, kernel_length, dropout, both_strands,
-    batch_size, lr, epochs, patience, val_fraction, valid_path, l1, l2, test_path, seed, seeds, fmt, genome, width, device,
+    input_path, output, negatives, negative_copies, shuffle_negatives, arch, kernels, kernel_length, dropout, activation, both_strands,
+    batch_size, lr, epochs, patience, val_fraction, valid_path, l1, l2, test_path, seed, seeds, restarts, fmt, genome, width, device,
     threads, deterministic, force, as_json, quiet,
 ):  # fmt: skip
     """Train a CNN on INPUT (FASTA, DeepBind .seq, Zeng .data or BED + --genome).
@@ -93,6 +112,8 @@ def command(
 
     \b
     Example:
+      deepprune train peaks.fa -o model/                 # deepbind64: 64 kernels, exp activation
+      deepprune train peaks.fa --arch deepbind -o m16/   # DeepBind as published: 16 kernels, ReLU
       deepprune train peaks.fa --kernels 4 -o model/
       deepprune train X_AC.seq.gz --test X_B.seq.gz --seeds 0,1,2,3,4 -o models/
     """
@@ -112,6 +133,8 @@ def command(
     seed_list = _parse_seeds(seeds) if seeds is not None else None
     if seed < 0:
         raise InputError(f"--seed must be non-negative, got {seed}")
+    if restarts < 1:
+        raise InputError(f"--restarts must be at least 1, got {restarts}")
 
     # Heavy imports only now, so `deepprune --help` stays instant.
     from deepprune_cli.core import architectures, prepare, store, training
@@ -132,7 +155,7 @@ def command(
     )
     opts.validate()
     # Validate the architecture name and sizes before reading any data.
-    architectures.arch_spec(arch, kernels, kernel_length, 1, both_strands, seq_len=200, dropout=dropout)
+    architectures.arch_spec(arch, kernels, kernel_length, 1, both_strands, seq_len=200, dropout=dropout, activation=activation)
 
     pos = read_input(input_path, fmt, genome, width)
     neg = read_input(negatives, fmt, genome, width) if negatives else None
@@ -164,6 +187,8 @@ def command(
         )
     if dropout is not None:
         spec.convs[0].dropout = float(dropout)
+    if activation is not None:
+        spec.convs[0].activation = activation
     train_dd, val_dd = prep.train, prep.val
 
     run_seeds = seed_list if seed_list is not None else [seed]
@@ -178,13 +203,27 @@ def command(
             f"{'both strands' if spec.both_strands else 'one strand'}), device {dev.type}"
         )
         con.print(f"negatives: {negatives_note(prep.info)}", highlight=False)
-    progress = SeedProgress(con, run_seeds, opts.max_epochs, enabled=show)
+    labels = [f"seed {s}" + (f" restart {j + 1}/{restarts}" if restarts > 1 else "") for s in run_seeds for j in range(restarts)]
+    progress = SeedProgress(con, labels, opts.max_epochs, enabled=show)
     with progress:
-        trained = fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update)
+        trained = fit_seeds(prep, run_seeds, opts, device=dev, callback=progress.update, restarts=restarts)
     write_trained(out, trained, data_info, per_seed=seed_list is not None)
     summaries = summary_rows(trained)
     stats = seed_stats(trained)
     for s in summaries:  # said even with --quiet: a model that learned nothing must not pass unnoticed
+        for r in s.get("restarts", []):
+            if not r["trained_ok"]:
+                con.print(
+                    f"[bold yellow]note[/]: seed {s['seed']} restart with seed {r['seed']}: training failed: {r['failure']}",
+                    highlight=False,
+                )
+        if show and "restarts" in s:
+            tried = ", ".join(f"{r['seed']}: {r['val_loss']:.4f}" for r in s["restarts"])
+            con.print(
+                f"seed {s['seed']}: kept the restart with seed {s['kept_seed']} "
+                f"(lowest validation loss of {len(s['restarts'])}; seed: val loss {tried})",
+                highlight=False,
+            )
         if not s.get("trained_ok", True):
             con.print(f"[bold red]warning[/]: seed {s['seed']}: training failed: {s['failure']}", highlight=False)
     if show:

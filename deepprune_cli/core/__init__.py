@@ -23,7 +23,7 @@ first_layer   the first convolution over tokens: one-hot, gather and fused numba
 models        :class:`MotifCNN` from a spec, physical kernel removal
 layout        sequences as a model's input: token matrices, tensors on a device
 training      the fit loop with early stopping, prediction, devices and threads
-seeds         one model per seed on the same data: fit, measure, write (``deepprune train``)
+seeds         one model per seed (best of N restarts) on the same data: fit, measure, write (``deepprune train``)
 criteria      which kernels to keep when pruning (``loss``, ``weight``, ``score``, ``score-weight``)
 pruning       the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv``
 interpret     first-layer kernels -> position probability matrices
@@ -64,12 +64,12 @@ _EXPORTS = {
     ),
     "datasets": ("TrainingData", "make_training_data", "negatives_note", "split_validation"),
     "prepare": ("PreparedData", "prepare_training"),
-    "architectures": ("ArchSpec", "ARCHITECTURES", "arch_spec"),
+    "architectures": ("ArchSpec", "ARCHITECTURES", "ACTIVATIONS", "DEFAULT_TRAIN_ARCH", "arch_spec"),
     "first_layer": ("CONV_IMPLS", "conv_onehot", "fused_kernel_features"),
     "models": ("build_model", "MotifCNN", "select_kernels"),
     "layout": ("DeviceData", "to_device", "model_tokens", "token_matrix"),
     "training": ("TrainOptions", "fit", "fit_many", "predict", "kernel_activations"),
-    "seeds": ("TrainedModel", "fit_seeds", "write_trained"),
+    "seeds": ("TrainedModel", "fit_seeds", "restart_seeds", "write_trained"),
     "criteria": ("CRITERIA", "DEFAULT_CRITERION", "Selection", "select_half", "select_count", "select_one_per_group"),
     "pruning": ("PruneOptions", "PruneRun", "StageResult", "read_summary"),
     "interpret": ("KernelMotif", "kernel_ppms", "first_layer_filters"),

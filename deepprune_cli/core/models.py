@@ -2,7 +2,7 @@
 
 Every architecture is a :class:`MotifCNN` described by an :class:`ArchSpec`:
 
-    tokens (B, L) uint8 -> first conv (motif kernels) [-> batch norm] -> ReLU -> x kernel_mask
+    tokens (B, L) uint8 -> first conv (motif kernels) [-> batch norm] -> ReLU | exp -> x kernel_mask
         -> pool (global max | local max) -> dropout
         -> [conv -> batch norm -> ReLU -> pool -> dropout] * (n - 1)
         -> flatten -> [dense -> batch norm -> ReLU -> dropout] * m -> dense output (logits, (B, C))
@@ -123,10 +123,19 @@ class MotifCNN(nn.Module):
             )
         return tokens
 
+    def _act(self, x: torch.Tensor) -> torch.Tensor:
+        """The first block's activation (``spec.convs[0].activation``): ReLU, or exp."""
+        return torch.exp(x) if self.spec.convs[0].activation == "exp" else F.relu(x)
+
     def _kernel_features(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Globally pooled first layer, both strands per kernel: relu(max_p conv + b) -> (B, K)."""
+        """Globally pooled first layer, both strands per kernel: act(max_p conv + b) -> (B, K).
+
+        Both activations are increasing, so they commute with the max."""
         impl = self._impl(tokens.device)
         if impl == "fused":
+            if self.spec.convs[0].activation == "exp":
+                pre = fused_kernel_features(tokens, self.conv1.weight, self.conv1.bias, self.spec.both_strands, relu=False)
+                return torch.exp(pre)
             return fused_kernel_features(tokens, self.conv1.weight, self.conv1.bias, self.spec.both_strands)
         w = self.conv1.weight
         K = w.shape[0]
@@ -135,15 +144,15 @@ class MotifCNN(nn.Module):
         m = first_conv_map(tokens, w, None, "valid", impl).amax(dim=2)
         if self.spec.both_strands:
             m = torch.maximum(m[:, :K], m[:, K:])
-        return F.relu(m + self.conv1.bias)  # max(x + b) = max(x) + b; relu commutes with max
+        return self._act(m + self.conv1.bias)  # max(x + b) = max(x) + b; the activation commutes with max
 
     def _first_map(self, tokens: torch.Tensor) -> torch.Tensor:
-        """First block up to (not including) pooling: (B, K, P), post-ReLU, unmasked."""
+        """First block up to (not including) pooling: (B, K, P), post-activation, unmasked."""
         c0 = self.spec.convs[0]
         x = first_conv_map(tokens, self.conv1.weight, self.conv1.bias, c0.padding, self._impl(tokens.device))
         if self.bn1 is not None:
             x = self.bn1(x)
-        return F.relu(x)
+        return self._act(x)
 
     def _trunk(self, tokens: torch.Tensor) -> torch.Tensor:
         """Conv blocks -> flattened features (B, F) (one strand; output-merged architectures)."""
@@ -184,7 +193,7 @@ class MotifCNN(nn.Module):
         return self._head(self._trunk(tokens))
 
     def kernel_activations(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Per-kernel global-max first-layer activation (post-ReLU, unmasked): (B, K).
+        """Per-kernel global-max first-layer activation (post-activation, unmasked): (B, K).
 
         Over both strands when ``both_strands``. This is Deepprune's u_j before averaging.
         """

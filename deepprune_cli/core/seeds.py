@@ -3,6 +3,10 @@
 With one seed the output is an ordinary model directory. With several (``--seeds``) it holds one
 model directory per seed (``seed<N>/``) plus ``summary.tsv`` and ``summary.json`` with every
 seed's metrics and their mean ± sd, so the spread that a seed alone causes is visible.
+
+Restarts (``train --restarts N``): a fit from a small or unlucky start sometimes never learns (a
+constant output). Each seed is then fitted N times from fresh seeds and the fit with the lowest
+validation loss is kept, with every restart's outcome recorded beside it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 
 from deepprune_cli.core import datasets, metrics, models, store, training
 from deepprune_cli.core.atomic import atomic_directory, atomic_output
+from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.prepare import PreparedData
 
 SUMMARY_COLUMNS = ("seed", "best_epoch", "epochs_run", "val_loss", "val_auroc", "val_auprc", "test_auroc", "test_auprc")
@@ -37,42 +42,81 @@ class TrainedModel:
     training: dict
 
 
+#: restart j (j = 0 .. N-1) of a seed s starts from seed s + RESTART_SEED_STEP * j (j = 0 is s itself)
+RESTART_SEED_STEP = 7919
+
+
+def restart_seeds(seed: int, restarts: int) -> list[int]:
+    """The seeds of ``restarts`` fits for ``seed``: ``seed`` itself first, then fresh ones."""
+    return [int(seed) + RESTART_SEED_STEP * j for j in range(restarts)]
+
+
 def fit_seeds(
     prep: PreparedData,
     seeds: Sequence[int],
     options: training.TrainOptions,
     device: torch.device | str = "cpu",
     callback: Callable[[int, dict], None] | None = None,
+    restarts: int = 1,
 ) -> list[TrainedModel]:
     """Fit one model of ``prep.spec`` per seed (stacked into one grouped fit where possible) and
     measure each on the validation split and, when ``prep.test`` is given, on the test set.
-    ``callback(i, row)`` sees seed ``i``'s epochs as they finish."""
+
+    With ``restarts`` > 1 each seed is fitted ``restarts`` times from :func:`restart_seeds` and the
+    fit with the lowest validation loss (what early stopping minimises; ties: the earlier restart)
+    is kept: its metrics gain ``kept_seed`` and ``restarts`` (every restart's seed, validation
+    loss and AUROC, ``trained_ok`` and ``failure``), and its ``training`` records the kept seed.
+    Only the kept fit sees the test set. ``callback(i, row)`` sees fit ``i``'s epochs as they
+    finish, fits ordered seed by seed, restart by restart (``len(seeds) * restarts`` of them).
+    """
+    if restarts < 1:
+        raise InputError(f"--restarts must be at least 1, got {restarts}")
     device = torch.device(device)
-    built = [models.build_model(prep.spec, seed=s) for s in seeds]
-    fitted = training.fit_many(built, prep.train, prep.val, options, list(seeds), device=device, callback=callback)
+    runs = [(s, r) for s in seeds for r in restart_seeds(s, restarts)]
+    built = [models.build_model(prep.spec, seed=r) for _, r in runs]
+    fitted = training.fit_many(built, prep.train, prep.val, options, [r for _, r in runs], device=device, callback=callback)
+    note = datasets.negatives_note(prep.info)
     out = []
-    for s, (model, history) in zip(seeds, fitted):
-        best = training.best_row(history)
-        met = {
-            "best_epoch": best.get("epoch"),
-            "epochs_run": len(history),
-            "val_loss": best.get("val_loss"),
-            "val_auroc": best.get("val_auroc"),
-            "val_auprc": best.get("val_auprc"),
-            "n_parameters": models.count_parameters(model),
-        }
-        # A fit that learned nothing is said, not averaged in silently (a constant output scores 0.5).
-        failure = training.training_failure(model, prep.val, device)
-        met["trained_ok"] = failure is None
-        if failure is not None:
-            met["failure"] = failure
-        note = datasets.negatives_note(prep.info)
+    for k, s in enumerate(seeds):
+        fits = []
+        for j in range(restarts):
+            model, history = fitted[k * restarts + j]
+            fits.append((runs[k * restarts + j][1], model, history, _validation_metrics(model, history, prep, device)))
+        kept = min(range(restarts), key=lambda j: (fits[j][3]["val_loss"], j))
+        seed, model, history, met = fits[kept]
+        if restarts > 1:
+            met["kept_seed"] = seed
+            met["restarts"] = [
+                {"seed": f[0], "val_loss": f[3]["val_loss"], "val_auroc": f[3]["val_auroc"],
+                 "trained_ok": f[3]["trained_ok"], **({"failure": f[3]["failure"]} if "failure" in f[3] else {})}
+                for f in fits
+            ]  # fmt: skip
         if note is not None:  # say where the negatives came from, invented ones above all
             met["negatives"] = note
         if prep.test is not None:
             met.update(training.evaluate(model, prep.test, device, prefix="test_"))
-        out.append(TrainedModel(s, model, history, met, dict(options.to_dict(), seed=s, device=device.type)))
+        extra = {"restarts": restarts} if restarts > 1 else {}
+        out.append(TrainedModel(s, model, history, met, dict(options.to_dict(), seed=seed, device=device.type, **extra)))
     return out
+
+
+def _validation_metrics(model: models.MotifCNN, history: list[dict], prep: PreparedData, device: torch.device) -> dict:
+    """Best epoch, validation metrics, size and whether the fit learned at all."""
+    best = training.best_row(history)
+    met = {
+        "best_epoch": best.get("epoch"),
+        "epochs_run": len(history),
+        "val_loss": best.get("val_loss"),
+        "val_auroc": best.get("val_auroc"),
+        "val_auprc": best.get("val_auprc"),
+        "n_parameters": models.count_parameters(model),
+    }
+    # A fit that learned nothing is said, not averaged in silently (a constant output scores 0.5).
+    failure = training.training_failure(model, prep.val, device)
+    met["trained_ok"] = failure is None
+    if failure is not None:
+        met["failure"] = failure
+    return met
 
 
 def seed_stats(trained: Sequence[TrainedModel]) -> dict:
