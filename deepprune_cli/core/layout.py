@@ -35,30 +35,41 @@ def check_lengths(seqs: SequenceSet, fixed_length: int | None, arch: str) -> Non
         raise InputError(f"{seqs.source}: sequences are {lo} bp; architecture {arch} was built for {fixed_length} bp")
 
 
-def token_matrix(seqs: SequenceSet, length: int | None = None) -> np.ndarray:
+def token_matrix(seqs: SequenceSet, length: int | None = None, index: np.ndarray | None = None) -> np.ndarray:
     """Records as a uint8 (n, length) matrix; shorter records are padded with N, centred.
 
     ``length`` defaults to the longest record. Records longer than ``length`` raise InputError.
-    Fixed-length input comes back as a view (no copy).
+    ``index`` (int ``(m,)``) takes records ``index`` only, in that order: an ``(m, length)`` matrix
+    gathered straight from ``seqs.tokens``, as ``token_matrix(seqs.subset(index), length)`` but
+    without copying ids, offsets or tokens on the way. Fixed-length input without ``index`` comes
+    back as a view (no copy); with ``index`` only the chosen rows are copied, once.
     """
     lengths = seqs.lengths
-    n = len(seqs)
+    if index is not None:
+        index = np.asarray(index, dtype=np.int64)
+        fixed = seqs.fixed_length()
+        if len(index) and fixed is not None and fixed == (fixed if length is None else int(length)):
+            return seqs.as_matrix()[index]
+        starts = seqs.offsets[:-1][index]
+        lengths = lengths[index]
+    else:
+        starts = seqs.offsets[:-1]
+    n = len(lengths)
     if n == 0:
         return np.zeros((0, length or 0), dtype=np.uint8)
     L = int(lengths.max()) if length is None else int(length)
     if int(lengths.max()) > L:
         raise InputError(f"{seqs.source}: records longer than {L} bp (up to {int(lengths.max())} bp)")
-    if seqs.fixed_length() == L:
+    if index is None and seqs.fixed_length() == L:
         return seqs.as_matrix()
     out = np.full((n, L), N_TOKEN, dtype=np.uint8)
     left = (L - lengths) // 2
-    starts = np.arange(n, dtype=np.int64) * L + left
-    body = seqs.tokens[seqs.offsets[0] : seqs.offsets[-1]]
-    dest = np.repeat(starts - (seqs.offsets[:-1] - seqs.offsets[0]), lengths) + np.arange(len(body))
-    out.reshape(-1)[dest] = body
+    row_starts = np.arange(n, dtype=np.int64) * L + left
+    body_starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=body_starts[1:])
+    within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(body_starts, lengths)
+    out.reshape(-1)[np.repeat(row_starts, lengths) + within] = seqs.tokens[np.repeat(starts, lengths) + within]
     return out
-
-
 
 
 @dataclass

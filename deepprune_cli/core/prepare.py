@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from deepprune_cli.core import architectures, datasets, layout
@@ -135,18 +136,19 @@ def prepare_training(
         check_test_set(test, spec)
     if valid is None:
         train_idx, val_idx = datasets.split_validation(data, val_fraction, seed=seed)
-        train_set, val_set = data.seqs.subset(train_idx), data.seqs.subset(val_idx)
+        train_dd, val_dd = _split_to_device(data.seqs, train_idx, val_idx, spec, device)
         n_train, n_val = len(train_idx), len(val_idx)
+        del train_idx, val_idx
     else:
         train_set, val_set = data.seqs, _given_validation(valid, data, spec, negative_copies, seed, threads)
         n_train, n_val = len(train_set), len(val_set)
-    if spec.flattens:
-        train_dd, val_dd = to_device(train_set, device, spec), to_device(val_set, device, spec)
-    else:
-        # Both parts share one token length so validation runs with the training layout.
-        L = max(int(data.seqs.lengths.max()), int(val_set.lengths.max()), spec.min_length())
-        train_dd = to_device((layout.token_matrix(train_set, L), train_set.labels), device)
-        val_dd = to_device((layout.token_matrix(val_set, L), val_set.labels), device)
+        if spec.flattens:
+            train_dd, val_dd = to_device(train_set, device, spec), to_device(val_set, device, spec)
+        else:
+            # Both parts share one token length so validation runs with the training layout.
+            L = max(int(data.seqs.lengths.max()), int(val_set.lengths.max()), spec.min_length())
+            train_dd = to_device((layout.token_matrix(train_set, L), train_set.labels), device)
+            val_dd = to_device((layout.token_matrix(val_set, L), val_set.labels), device)
     info = dict(
         data.info,
         fingerprint=datasets.fingerprint(data.seqs),
@@ -161,6 +163,28 @@ def prepare_training(
     if valid is not None:
         info.update(valid=valid.source, valid_fingerprint=datasets.fingerprint(val_set), split_seed=None)
     return PreparedData(spec, train_dd, val_dd, test, data, info)
+
+
+def _split_to_device(
+    seqs: SequenceSet,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    spec: architectures.ArchSpec,
+    device: torch.device,
+) -> tuple[DeviceData, DeviceData]:
+    """Training and validation parts of ``seqs`` (records ``train_idx``, ``val_idx``: int ``(n_train,)``,
+    ``(n_val,)``) as DeviceData: uint8 tokens ``(n_part, L)``, float32 labels ``(n_part, C)``.
+
+    Rows are gathered straight from ``seqs.tokens`` (:func:`layout.token_matrix` with ``index``):
+    each token is copied once, into its part, and no per-part SequenceSet (ids, offsets) is built.
+    ``L`` is the architecture's one length, or for pooled architectures the longest record of
+    ``seqs`` and at least the architecture's minimum, shared by both parts.
+    """
+    L = spec.seq_len if spec.flattens else max(int(seqs.lengths.max()), spec.min_length())
+    parts = []
+    for idx in (train_idx, val_idx):
+        parts.append(to_device((layout.token_matrix(seqs, L, index=idx), seqs.labels[idx]), device))
+    return parts[0], parts[1]
 
 
 def _given_validation(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
@@ -111,9 +112,10 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
 
 
 def set_threads(threads: int | None) -> None:
-    """Use ``threads`` CPU threads in torch and numba (None: leave the defaults)."""
+    """Use ``threads`` CPU threads in torch and numba (None: every core this process may run on,
+    ``os.sched_getaffinity``, rather than torch's and numba's own defaults)."""
     if threads is None:
-        return
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if threads < 1:
         raise InputError(f"--threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
