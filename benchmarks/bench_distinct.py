@@ -59,7 +59,8 @@ def draw_motifs(m: int, seed: int) -> list[str]:
 def _sizing(a) -> list:
     if a.kernels != "auto":
         return ["--kernels", a.kernels]
-    return ["--kernels", "auto", "--tolerance", a.tolerance, "--distinct" if a.distinct else "--no-distinct"]
+    tol = [] if a.tolerance is None else ["--tolerance", a.tolerance]
+    return ["--kernels", "auto", *tol, "--distinct" if a.distinct else "--no-distinct"]
 
 
 def _held(sel: dict) -> str:
@@ -69,9 +70,10 @@ def _held(sel: dict) -> str:
 
 
 def _curve(sel: dict) -> str:
-    """The auto search as 'kernels(+ held / - below)val_auroc', '*' marking the one-per-motif round."""
+    """The auto search as 'kernels(+ held / - below)val_auroc', '*' marking the one-per-motif round
+    (the first entry is the start model)."""
     return " ".join(f"{c['kernels']}{'*' if c.get('one_per_motif') else ''}{'+' if c['holds'] else '-'}"
-                    f"{c['val_auroc']:.3f}" for c in sel.get("curve", [])[1:])
+                    f"{c['val_auroc']:.3f}" for c in sel.get("curve", []))
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
@@ -124,7 +126,8 @@ def run_one(task: tuple) -> dict:
                 distinct_ok=n_groups == m, kernels_per_truth=",".join(map(str, per_truth)),
                 each_once=all(c == 1 for c in per_truth), groups_per_truth=",".join(map(str, groups_per_truth)),
                 each_group_once=all(c == 1 for c in groups_per_truth),
-                recovered=sum(c >= 1 for c in per_truth), test_auroc=test_auroc, curve=curve,
+                recovered=sum(c >= 1 for c in per_truth), test_auroc=test_auroc,
+                compact=(record.get("compact") or {}).get("compact", ""), curve=curve,
                 seconds=time.perf_counter() - t0)  # fmt: skip
 
 
@@ -165,6 +168,7 @@ def run_encode(task: tuple) -> dict:
     return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, held=_held(sel),
                 motifs=sel.get("motifs", ""), kernels=sel["kernels"], curve=curve,
                 motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
+                compact=(record.get("compact") or {}).get("compact", ""),
                 seconds=time.perf_counter() - t0)  # fmt: skip
 
 
@@ -219,7 +223,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6, help="start from 4 * 2**rounds kernels (6: 256, the default)")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--patience", type=int, default=15)
-    ap.add_argument("--tolerance", type=float, default=0.01)
+    ap.add_argument("--tolerance", type=float, default=None, help="--kernels auto's tolerance [prune's default]")
     ap.add_argument("--distinct", action=argparse.BooleanOptionalAction, default=True,
                     help="--kernels auto: one kernel per distinct motif at the end (prune's default)")
     ap.add_argument("--kernels", default="auto", help="'auto' (the bar) or a fixed final count, to compare criteria")
