@@ -58,7 +58,7 @@ def draw_motifs(m: int, seed: int) -> list[str]:
 
 def _sizing(a) -> list:
     if a.kernels != "auto":
-        return ["--kernels", a.kernels]
+        return ["--kernels", a.kernels] + (["--distinct"] if a.fixed_distinct else [])
     tol = [] if a.tolerance is None else ["--tolerance", a.tolerance]
     return ["--kernels", "auto", *tol, "--distinct" if a.distinct else "--no-distinct"]
 
@@ -198,11 +198,20 @@ def encode_main(a) -> None:
     ref = Path(a.reference)
     if ref.exists():  # today's 256 -> 4 deepprune test AUROC of the same experiments
         with open(ref) as fh:
-            today = {r["experiment"].split("_")[0]: float(r["deepprune"]) for r in csv.DictReader(fh, delimiter="\t")}
-        both = [(r["test_auroc"], today[r["experiment"]]) for r in rows if r["experiment"] in today]
+            ref_rows = {r["experiment"].split("_")[0]: r for r in csv.DictReader(fh, delimiter="\t")}
+        both = [(r["test_auroc"], float(ref_rows[r["experiment"]]["deepprune"])) for r in rows if r["experiment"] in ref_rows]
         if both:
             print(f"  vs {ref.name} (256 -> 4, deepprune) on the same {len(both)}: median "
                   f"{statistics.median(x for x, _ in both):.4f} vs {statistics.median(y for _, y in both):.4f}")
+        # against the 4-kernel from-scratch baseline of the reference run (same data, split and seed)
+        pairs = [(r["test_auroc"], float(ref_rows[r["experiment"]]["baseline"])) for r in rows
+                 if r["experiment"] in ref_rows and ref_rows[r["experiment"]].get("baseline")]
+        if len(pairs) > 1:
+            from scipy.stats import wilcoxon
+
+            wins = sum(x > y for x, y in pairs)
+            p = wilcoxon([x for x, _ in pairs], [y for _, y in pairs], alternative="greater").pvalue
+            print(f"  vs the 4-kernel baseline of {ref.name}: better in {wins}/{len(pairs)}, one-sided Wilcoxon p = {p:.3g}")
     print(f"wrote {a.out}")
 
 
@@ -226,6 +235,8 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=None, help="--kernels auto's tolerance [prune's default]")
     ap.add_argument("--distinct", action=argparse.BooleanOptionalAction, default=True,
                     help="--kernels auto: one kernel per distinct motif at the end (prune's default)")
+    ap.add_argument("--fixed-distinct", action="store_true",
+                    help="with a fixed --kernels: prune --distinct (copies go first in the last round)")
     ap.add_argument("--kernels", default="auto", help="'auto' (the bar) or a fixed final count, to compare criteria")
     ap.add_argument("--encode", default=None, metavar="TF,TF",
                     help="instead of simulations: these ENCODE experiments (name prefixes in ../shared/data/encode), "

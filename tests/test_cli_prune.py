@@ -85,10 +85,10 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
 
 def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
     """Three JASPAR motifs planted (one site per positive): from 32 kernels, auto (--no-distinct:
-    the search alone) halves to 4 (holds), 2 (below), then bisects to 3 (holds), and ends at 3
-    kernels; prune.json records the curve and the choice, final/ is the 3-kernel model. (With the
-    default --distinct, logos' grouping finds 2 motifs in those 3 kernels — CTCF twice, MAX in no
-    kernel at p < 1e-4 — and the run ends at 2.)"""
+    the search alone) halves to 16 and 8 (both hold and beat the weak 32-kernel start model, so the
+    floor rises to the 8-kernel model's val AUROC minus the tolerance), 4 (holds), 2 (below), then
+    bisects to 3 (below), and ends at 4 kernels; prune.json records the curve, each count's floor
+    and the choice, final/ is the 4-kernel model."""
     sim = tmp_path / "sim"
     proc = run_cli("simulate", "--motifs", "jaspar:MA0139.1,MA0058.3,MA0035.4", "--n", 3000, "--length", 60,
                    "-o", sim, "--seed", 1)  # fmt: skip
@@ -97,18 +97,21 @@ def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
     proc = run_cli("prune", sim / "train.fa", "--kernels", "auto", "--no-distinct", "--rounds", 3, "--no-baseline",
                    "--threads", 1, "--epochs", 30, "--patience", 5, "--kernel-length", 16, "--seed", 0, "-o", out)  # fmt: skip
     assert proc.returncode == 0, proc.stderr_text
-    assert "auto: 3 kernels" in proc.stderr_text and "held" not in json.loads((out / "prune.json").read_text())["selection"]
+    assert "auto: 4 kernels" in proc.stderr_text and "held" not in json.loads((out / "prune.json").read_text())["selection"]
     sel = json.loads((out / "prune.json").read_text())["selection"]
-    assert sel["mode"] == "auto" and sel["kernels"] == 3 and sel["tolerance"] == 0.01
+    assert sel["mode"] == "auto" and sel["kernels"] == 4
     curve = sel["curve"]
     assert [c["kernels"] for c in curve] == [32, 16, 8, 4, 2, 3]
     assert all(c["holds"] == (c["val_auroc"] >= c["floor"]) for c in curve)
+    # the floor: the best val AUROC of the models that held before, minus max(0.01, its standard error)
+    assert sel["start_val_auroc"] == curve[0]["val_auroc"] < sel["reference_val_auroc"] == max(c["val_auroc"] for c in curve)
+    assert sel["tolerance"] >= 0.01 and curve[-1]["floor"] == pytest.approx(sel["reference_val_auroc"] - sel["tolerance"])
     # the smallest count that held, and one kernel fewer was tried and did not hold
     held = [c["kernels"] for c in curve if c["holds"]]
-    assert sel["kernels"] == min(held) and any(c["kernels"] == 2 and not c["holds"] for c in curve)
+    assert sel["kernels"] == min(held) and any(c["kernels"] == 3 and not c["holds"] for c in curve)
     # every attempt prunes the smallest model that held so far
     assert [c["parent_round"] for c in curve] == [None, 0, 1, 2, 3, 3]
-    assert json.loads((out / "final" / "config.json").read_text())["n_kernels"] == 3
+    assert json.loads((out / "final" / "config.json").read_text())["n_kernels"] == 4
     rows = [line.split("\t") for line in (out / "summary.tsv").read_text().splitlines()[1:]]
     assert [(r[0], r[1]) for r in rows if r[2] == "deepprune"] == [("1", "16"), ("2", "8"), ("3", "4"), ("4", "2"), ("5", "3")]
 
