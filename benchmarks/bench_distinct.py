@@ -127,7 +127,8 @@ def run_one(task: tuple) -> dict:
                 each_once=all(c == 1 for c in per_truth), groups_per_truth=",".join(map(str, groups_per_truth)),
                 each_group_once=all(c == 1 for c in groups_per_truth),
                 recovered=sum(c >= 1 for c in per_truth), test_auroc=test_auroc,
-                compact=(record.get("compact") or {}).get("compact", ""), curve=curve,
+                compact=(record.get("compact") or {}).get("compact", ""),
+                val_loss_vs_start=(record.get("compact") or {}).get("loss", ""), curve=curve,
                 seconds=time.perf_counter() - t0)  # fmt: skip
 
 
@@ -169,7 +170,7 @@ def run_encode(task: tuple) -> dict:
                 motifs=sel.get("motifs", ""), kernels=sel["kernels"], curve=curve,
                 motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
                 compact=(record.get("compact") or {}).get("compact", ""),
-                seconds=time.perf_counter() - t0)  # fmt: skip
+                val_loss_vs_start=(record.get("compact") or {}).get("loss", ""), seconds=time.perf_counter() - t0)  # fmt: skip
 
 
 def encode_main(a) -> None:

@@ -38,7 +38,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
               "enough [default: --no-distinct].")
 @click.option("--compact-loss", type=float, default=None,
               help="Say 'no compact motif model' (log, prune.json 'compact') when the final model's validation "
-              "AUROC is more than this below the start model's, or it has more than 16 kernels [default: 0.02].")
+              "AUROC is more than this below the start model's, or it has more than 16 kernels [default: 0.03].")
 @click.option("--criterion", type=click.Choice(CRITERIA), default=DEFAULT_CRITERION, show_default=True,
               help="loss: remove, one by one, the kernel whose removal raises the training loss least "
               "(default: a kernel that duplicates another goes, a motif only it learned stays); "

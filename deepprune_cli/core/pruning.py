@@ -83,8 +83,10 @@ MERGE_SLACK = 3.0
 #: ``--kernels auto`` starts from AUTO_BASE_KERNELS * 2**rounds kernels (256 with 6 rounds, as the default run).
 AUTO_BASE_KERNELS = 4
 #: Default ``compact_loss``: a final model whose val AUROC falls more than this below the start model's
-#: is no compact motif model (see :func:`compact_verdict`).
-DEFAULT_COMPACT_LOSS = 0.02
+#: is no compact motif model (see :func:`compact_verdict`). The loss ``--kernels auto`` accepts for one
+#: kernel per motif (MERGE_SLACK x 0.01): CTCF-type factors lose up to about that much going from 256
+#: to a handful of kernels, factors without a compact motif (SUZ12, TAF1, TBP types) 0.08-0.12.
+DEFAULT_COMPACT_LOSS = 0.03
 #: A final model with more kernels than this is no compact motif model (``--kernels auto`` found no
 #: smaller model that held): a biologist reads a handful of motifs, not dozens.
 COMPACT_MAX_KERNELS = 16
