@@ -12,15 +12,20 @@ the paper's comparison variants:
   (the lottery-ticket variant, Frankle & Carbin 2019).
 
 With ``auto`` (``--kernels auto``) the final count comes from the data: halve while the fine-tuned
-model's validation AUROC stays within ``tolerance`` of the big model's, then bisect between the
-last count that held and the first that did not (:meth:`PruneRun._auto_rounds`). The smallest
+model's validation AUROC stays within the tolerance of the best val AUROC so far (the big model's
+at first; the tolerance is max(0.01, the AUROC's standard error on the validation set) unless
+given), then bisect between the last count that held and the first that did not
+(:meth:`PruneRun._auto_rounds`). The smallest
 model that held often spends two kernels on one motif (a shifted or reverse-complement copy adds a
 little AUROC); with ``distinct`` (the default) its kernels are then grouped by motif as ``logos``
 groups them (:func:`~deepprune_cli.core.grouping.kernel_groups`) and one more round keeps one
 kernel per motif; the number of distinct motifs is the answer (``selection.motifs``). ``final/`` is
 the one-per-motif model unless its val AUROC falls more than :data:`MERGE_SLACK` tolerances below
-the big model's (then, and without ``distinct``, the smallest model that held) and ``prune.json``
-records the curve.
+the reference (then, and without ``distinct``, the smallest model that held) and ``prune.json``
+records the curve. With a fixed count, ``distinct`` groups the last round's parent instead and
+removes copies first. Every run ends with a verdict, :func:`compact_verdict`: a final model that
+lost more than ``compact_loss`` val AUROC against the start model, or has more than
+:data:`COMPACT_MAX_KERNELS` kernels, is "no compact motif model" (``prune.json``'s ``compact``).
 
 Round 0 is the trained big model (variant ``initial``). Pruned kernels are removed physically
 (:func:`models.select_kernels` builds a smaller model), so later rounds are cheaper; saved models
