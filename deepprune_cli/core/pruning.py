@@ -83,7 +83,8 @@ INIT_DIR = "round0_init"
 #: ``--kernels auto``: the least tolerance on validation AUROC below the reference (see PruneOptions).
 DEFAULT_TOLERANCE = 0.01
 #: ``--kernels auto --distinct``: the one-kernel-per-motif model is kept if its val AUROC is at least
-#: the big model's minus this many tolerances, else the smallest model that held stays final.
+#: the reference (the best val AUROC of the models that held) minus this many tolerances, else the
+#: smallest model that held stays final.
 MERGE_SLACK = 3.0
 #: ``--kernels auto`` starts from AUTO_BASE_KERNELS * 2**rounds kernels (256 with 6 rounds, as the default run).
 AUTO_BASE_KERNELS = 4
