@@ -295,7 +295,8 @@ class PruneRun:
             os.replace(self.work / "prune.json", run_file)
         if self.resume and run_file.exists():
             previous = json.loads(run_file.read_text(encoding="utf-8"))
-            previous.pop("selection", None)  # added by a finish that was interrupted; recomputed
+            for key in ("selection", "compact", "distinct"):  # added by a finish that was interrupted; recomputed
+                previous.pop(key, None)
             if json.loads(dumps(record)) != previous:
                 raise InputError(
                     f"{self.out_dir}: --resume with different options or data than the interrupted run "
