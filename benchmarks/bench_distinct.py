@@ -58,8 +58,9 @@ def draw_motifs(m: int, seed: int) -> list[str]:
 
 def _sizing(a) -> list:
     if a.kernels != "auto":
-        return ["--kernels", a.kernels]
-    return ["--kernels", "auto", "--tolerance", a.tolerance, "--distinct" if a.distinct else "--no-distinct"]
+        return ["--kernels", a.kernels] + (["--distinct"] if a.fixed_distinct else [])
+    tol = [] if a.tolerance is None else ["--tolerance", a.tolerance]
+    return ["--kernels", "auto", *tol, "--distinct" if a.distinct else "--no-distinct"]
 
 
 def _held(sel: dict) -> str:
@@ -69,9 +70,10 @@ def _held(sel: dict) -> str:
 
 
 def _curve(sel: dict) -> str:
-    """The auto search as 'kernels(+ held / - below)val_auroc', '*' marking the one-per-motif round."""
+    """The auto search as 'kernels(+ held / - below)val_auroc', '*' marking the one-per-motif round
+    (the first entry is the start model)."""
     return " ".join(f"{c['kernels']}{'*' if c.get('one_per_motif') else ''}{'+' if c['holds'] else '-'}"
-                    f"{c['val_auroc']:.3f}" for c in sel.get("curve", [])[1:])
+                    f"{c['val_auroc']:.3f}" for c in sel.get("curve", []))
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
@@ -124,7 +126,9 @@ def run_one(task: tuple) -> dict:
                 distinct_ok=n_groups == m, kernels_per_truth=",".join(map(str, per_truth)),
                 each_once=all(c == 1 for c in per_truth), groups_per_truth=",".join(map(str, groups_per_truth)),
                 each_group_once=all(c == 1 for c in groups_per_truth),
-                recovered=sum(c >= 1 for c in per_truth), test_auroc=test_auroc, curve=curve,
+                recovered=sum(c >= 1 for c in per_truth), test_auroc=test_auroc,
+                compact=(record.get("compact") or {}).get("compact", ""),
+                val_loss_vs_start=(record.get("compact") or {}).get("loss", ""), curve=curve,
                 seconds=time.perf_counter() - t0)  # fmt: skip
 
 
@@ -165,7 +169,8 @@ def run_encode(task: tuple) -> dict:
     return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, held=_held(sel),
                 motifs=sel.get("motifs", ""), kernels=sel["kernels"], curve=curve,
                 motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
-                seconds=time.perf_counter() - t0)  # fmt: skip
+                compact=(record.get("compact") or {}).get("compact", ""),
+                val_loss_vs_start=(record.get("compact") or {}).get("loss", ""), seconds=time.perf_counter() - t0)  # fmt: skip
 
 
 def encode_main(a) -> None:
@@ -194,11 +199,20 @@ def encode_main(a) -> None:
     ref = Path(a.reference)
     if ref.exists():  # today's 256 -> 4 deepprune test AUROC of the same experiments
         with open(ref) as fh:
-            today = {r["experiment"].split("_")[0]: float(r["deepprune"]) for r in csv.DictReader(fh, delimiter="\t")}
-        both = [(r["test_auroc"], today[r["experiment"]]) for r in rows if r["experiment"] in today]
+            ref_rows = {r["experiment"].split("_")[0]: r for r in csv.DictReader(fh, delimiter="\t")}
+        both = [(r["test_auroc"], float(ref_rows[r["experiment"]]["deepprune"])) for r in rows if r["experiment"] in ref_rows]
         if both:
             print(f"  vs {ref.name} (256 -> 4, deepprune) on the same {len(both)}: median "
                   f"{statistics.median(x for x, _ in both):.4f} vs {statistics.median(y for _, y in both):.4f}")
+        # against the 4-kernel from-scratch baseline of the reference run (same data, split and seed)
+        pairs = [(r["test_auroc"], float(ref_rows[r["experiment"]]["baseline"])) for r in rows
+                 if r["experiment"] in ref_rows and ref_rows[r["experiment"]].get("baseline")]
+        if len(pairs) > 1:
+            from scipy.stats import wilcoxon
+
+            wins = sum(x > y for x, y in pairs)
+            p = wilcoxon([x for x, _ in pairs], [y for _, y in pairs], alternative="greater").pvalue
+            print(f"  vs the 4-kernel baseline of {ref.name}: better in {wins}/{len(pairs)}, one-sided Wilcoxon p = {p:.3g}")
     print(f"wrote {a.out}")
 
 
@@ -219,9 +233,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6, help="start from 4 * 2**rounds kernels (6: 256, the default)")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--patience", type=int, default=15)
-    ap.add_argument("--tolerance", type=float, default=0.01)
+    ap.add_argument("--tolerance", type=float, default=None, help="--kernels auto's tolerance [prune's default]")
     ap.add_argument("--distinct", action=argparse.BooleanOptionalAction, default=True,
                     help="--kernels auto: one kernel per distinct motif at the end (prune's default)")
+    ap.add_argument("--fixed-distinct", action="store_true",
+                    help="with a fixed --kernels: prune --distinct (copies go first in the last round)")
     ap.add_argument("--kernels", default="auto", help="'auto' (the bar) or a fixed final count, to compare criteria")
     ap.add_argument("--encode", default=None, metavar="TF,TF",
                     help="instead of simulations: these ENCODE experiments (name prefixes in ../shared/data/encode), "

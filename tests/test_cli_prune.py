@@ -69,8 +69,8 @@ def test_prune_from_existing_model_and_too_many_rounds(tmp_path):
         (["--lr-decay", "-1"], "--lr-decay"),
         (["--kernels", "many"], "--kernels must be a whole number or 'auto'"),
         (["--tolerance", "0.02"], "--tolerance applies to --kernels auto only"),
-        (["--no-distinct"], "--distinct/--no-distinct applies to --kernels auto only"),
         (["--kernels", "auto", "--tolerance", "1.5"], "--tolerance must be in [0, 1)"),
+        (["--compact-loss", "-0.1"], "--compact-loss must be in [0, 1)"),
         (["--baseline-seeds", "0"], "--baseline-seeds must be at least 1"),
         (["--no-baseline", "--baseline-seeds", "2"], "--baseline-seeds applies to baselines"),
     ],
@@ -85,10 +85,10 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
 
 def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
     """Three JASPAR motifs planted (one site per positive): from 32 kernels, auto (--no-distinct:
-    the search alone) halves to 4 (holds), 2 (below), then bisects to 3 (holds), and ends at 3
-    kernels; prune.json records the curve and the choice, final/ is the 3-kernel model. (With the
-    default --distinct, logos' grouping finds 2 motifs in those 3 kernels — CTCF twice, MAX in no
-    kernel at p < 1e-4 — and the run ends at 2.)"""
+    the search alone) halves to 16 and 8 (both hold and beat the weak 32-kernel start model, so the
+    floor rises to the 8-kernel model's val AUROC minus the tolerance), 4 (holds), 2 (below), then
+    bisects to 3 (below), and ends at 4 kernels; prune.json records the curve, each count's floor
+    and the choice, final/ is the 4-kernel model."""
     sim = tmp_path / "sim"
     proc = run_cli("simulate", "--motifs", "jaspar:MA0139.1,MA0058.3,MA0035.4", "--n", 3000, "--length", 60,
                    "-o", sim, "--seed", 1)  # fmt: skip
@@ -97,19 +97,21 @@ def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
     proc = run_cli("prune", sim / "train.fa", "--kernels", "auto", "--no-distinct", "--rounds", 3, "--no-baseline",
                    "--threads", 1, "--epochs", 30, "--patience", 5, "--kernel-length", 16, "--seed", 0, "-o", out)  # fmt: skip
     assert proc.returncode == 0, proc.stderr_text
-    assert "auto: 3 kernels" in proc.stderr_text and "held" not in json.loads((out / "prune.json").read_text())["selection"]
+    assert "auto: 4 kernels" in proc.stderr_text and "held" not in json.loads((out / "prune.json").read_text())["selection"]
     sel = json.loads((out / "prune.json").read_text())["selection"]
-    assert sel["mode"] == "auto" and sel["kernels"] == 3 and sel["tolerance"] == 0.01
-    floor = sel["reference_val_auroc"] - sel["tolerance"]
+    assert sel["mode"] == "auto" and sel["kernels"] == 4
     curve = sel["curve"]
     assert [c["kernels"] for c in curve] == [32, 16, 8, 4, 2, 3]
-    assert all(c["holds"] == (c["val_auroc"] >= floor) for c in curve)
+    assert all(c["holds"] == (c["val_auroc"] >= c["floor"]) for c in curve)
+    # the floor: the best val AUROC of the models that held before, minus max(0.01, its standard error)
+    assert sel["start_val_auroc"] == curve[0]["val_auroc"] < sel["reference_val_auroc"] == max(c["val_auroc"] for c in curve)
+    assert sel["tolerance"] >= 0.01 and curve[-1]["floor"] == pytest.approx(sel["reference_val_auroc"] - sel["tolerance"])
     # the smallest count that held, and one kernel fewer was tried and did not hold
     held = [c["kernels"] for c in curve if c["holds"]]
-    assert sel["kernels"] == min(held) and any(c["kernels"] == 2 and not c["holds"] for c in curve)
+    assert sel["kernels"] == min(held) and any(c["kernels"] == 3 and not c["holds"] for c in curve)
     # every attempt prunes the smallest model that held so far
     assert [c["parent_round"] for c in curve] == [None, 0, 1, 2, 3, 3]
-    assert json.loads((out / "final" / "config.json").read_text())["n_kernels"] == 3
+    assert json.loads((out / "final" / "config.json").read_text())["n_kernels"] == 4
     rows = [line.split("\t") for line in (out / "summary.tsv").read_text().splitlines()[1:]]
     assert [(r[0], r[1]) for r in rows if r[2] == "deepprune"] == [("1", "16"), ("2", "8"), ("3", "4"), ("4", "2"), ("5", "3")]
 
@@ -169,3 +171,30 @@ def test_a_model_that_learns_nothing_is_reported_failed(tmp_path):
     assert "training failed" in proc.stderr_text
     met = json.loads((out / "round1_baseline" / "metrics.json").read_text())
     assert met["trained_ok"] is False and "no better than chance" in met["failure"]
+
+
+def test_prune_says_when_no_compact_motif_model_exists(tmp_path):
+    """Twelve different motifs, one per positive, are no compact motif: pruned to 1 kernel the
+    model loses more than --compact-loss val AUROC against the start model, and prune says so (log
+    line, prune.json 'compact'). One planted motif pruned the same way is a compact motif model."""
+    many = "MA0139.2,MA0058.4,MA0035.5,MA0079.5,MA0148.5,MA0099.4,MA0018.5,MA0108.3,MA0112.4,MA0102.5,MA0114.5,MA0062.4"
+    verdicts = {}
+    for name, motifs in (("one", "MA0139.2"), ("many", many)):
+        sim = tmp_path / f"sim_{name}"
+        proc = run_cli("simulate", "--motifs", "jaspar:" + motifs, "--n", 3000, "--length", 60, "-o", sim, "--seed", 2)
+        assert proc.returncode == 0, proc.stderr_text
+        out = tmp_path / f"prune_{name}"
+        proc = run_cli("prune", sim / "train.fa", "--kernels", 1, "--rounds", 4, "--no-baseline", "--threads", 1,
+                       "--epochs", 20, "--patience", 5, "--kernel-length", 16, "--seed", 0, "-o", out)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr_text
+        verdict = json.loads((out / "prune.json").read_text())["compact"]
+        rows = [ln.split("\t") for ln in (out / "summary.tsv").read_text().splitlines()[1:]]
+        start_val = float(next(r[5] for r in rows if r[2] == "initial"))
+        final_val = float(next(r[5] for r in rows if r[0] == "4" and r[2] == "deepprune"))
+        assert verdict["loss"] == pytest.approx(start_val - final_val, abs=1e-6) and verdict["kernels"] == 1
+        assert verdict["compact"] == (verdict["loss"] <= verdict["max_loss"] == 0.03)
+        said = "no compact motif model" in proc.stderr_text
+        assert said == (not verdict["compact"]) and ("compact motif model: 1 kernel," in proc.stderr_text) == verdict["compact"]
+        verdicts[name] = verdict
+    assert verdicts["one"]["compact"] and verdicts["one"]["reason"] is None
+    assert not verdicts["many"]["compact"] and "lost" in verdicts["many"]["reason"]

@@ -215,8 +215,13 @@ def test_auto_count_record_and_resume(tmp_path, splits):
     sel = json.loads((whole / "prune.json").read_text())["selection"]
     curve = sel["curve"]
     assert curve[0]["kernels"] == 16 and curve[0]["holds"]
-    floor = sel["reference_val_auroc"] - sel["tolerance"]
-    assert all(c["holds"] == (c["val_auroc"] >= floor) for c in curve)
+    # each count is judged against the best val AUROC of the models that held before it
+    best = curve[0]["val_auroc"]
+    assert sel["start_val_auroc"] == best
+    for c in curve[1:]:
+        assert c["floor"] == pytest.approx(best - sel["tolerance"]) and c["holds"] == (c["val_auroc"] >= c["floor"])
+        best = max(best, c["val_auroc"]) if c["holds"] else best
+    assert sel["reference_val_auroc"] == best
     held = [c["kernels"] for c in curve if c["holds"]]
     assert sel["kernels"] == min(held)
     assert sel["kernels"] == 1 or any(c["kernels"] == sel["kernels"] - 1 and not c["holds"] for c in curve)
@@ -287,3 +292,61 @@ def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     PruneRun(again, opts, train, val).run(spec=spec)
     assert json.loads((again / "prune.json").read_text()) == json.loads((out / "prune.json").read_text())
     assert state_bytes(load_model(again / "final").model) == state_bytes(final)
+
+
+def test_compact_verdict():
+    """A final model is a compact motif model unless it lost more than max_loss val AUROC against
+    the start model or has more than max_kernels kernels; the reason names which."""
+    from deepprune_cli.core.pruning import COMPACT_MAX_KERNELS, compact_verdict
+
+    ok = compact_verdict(0.95, 0.94, 4, max_loss=0.02)
+    assert ok["compact"] and ok["reason"] is None and ok["loss"] == pytest.approx(0.01)
+    assert compact_verdict(0.90, 0.93, 1, max_loss=0.0)["compact"]  # pruning may beat the start model
+    lost = compact_verdict(0.95, 0.90, 4, max_loss=0.02)
+    assert not lost["compact"] and "lost 0.0500 val AUROC" in lost["reason"]
+    big = compact_verdict(0.95, 0.95, COMPACT_MAX_KERNELS + 1)
+    assert not big["compact"] and f"needs {COMPACT_MAX_KERNELS + 1} kernels" in big["reason"] and "lost" not in big["reason"]
+    assert compact_verdict(0.95, 0.95, COMPACT_MAX_KERNELS)["compact"]
+    both = compact_verdict(0.95, 0.80, 64)
+    assert not both["compact"] and "needs 64" in both["reason"] and "lost" in both["reason"]
+
+
+def test_fixed_count_distinct_keeps_different_motifs_in_the_last_round(tmp_path):
+    """--kernels 2 --distinct on two planted motifs: the last round groups its parent's kernels as
+    logos does (recorded in prune.json 'distinct' and the round's inter stage) and keeps one kernel
+    of each motif; the earlier rounds prune as without --distinct (same kept kernels)."""
+    import json
+
+    from deepprune_cli.core.grouping import kernel_groups
+
+    spec = arch_spec("deepbind", n_kernels=8, kernel_length=10)
+    rng = np.random.default_rng(3)
+    n, length = 1200, 50
+    seqs = rng.choice(list("ACGT"), size=(n, length))
+    labels = np.arange(n) % 2
+    for k, i in enumerate(np.flatnonzero(labels)):
+        p = rng.integers(0, length - 8)
+        seqs[i, p : p + 8] = list("TGACTCAT" if k % 2 else "CCACGTGG")
+    data = SequenceSet.from_strings(["".join(r) for r in seqs], labels=labels.astype(np.float32))
+    train, val = (to_device(data.subset(np.arange(a, b)), CPU, spec) for a, b in ((0, 900), (900, 1200)))
+    train_opts = TrainOptions(max_epochs=12, patience=4, lr=0.01, batch_size=64)
+    runs = {}
+    for distinct in (False, True):
+        out = tmp_path / f"d{distinct}"
+        PruneRun(out, options(kernels=2, rounds=2, baseline=False, distinct=distinct, train=train_opts), train, val).run(spec=spec)
+        runs[distinct] = out
+    record = json.loads((runs[True] / "prune.json").read_text())
+    assert "distinct" not in json.loads((runs[False] / "prune.json").read_text())
+    d = record["distinct"]
+    parent = load_model(runs[True] / "round1_deepprune").model
+    pos = train.labels[:, 0] > 0.5
+    parent_labels, _ = kernel_groups(parent, train.tokens[pos].numpy())
+    assert d["groups"] == parent_labels.tolist() and d["parent_kernels"] == 4 and d["kernels"] == 2
+    assert d["parent_motifs"] == len(set(parent_labels[parent_labels > 0].tolist())) >= 2 and d["motifs"] == 2
+    stage = json.loads((runs[True] / "round2_inter" / "config.json").read_text())["prune"]
+    assert stage["groups"] == d["groups"]
+    kept = parent_labels[np.asarray(stage["kept"])]
+    assert (kept > 0).all() and len(set(kept.tolist())) == 2  # two different motifs
+    first = [json.loads((runs[x] / "round1_inter" / "config.json").read_text())["prune"]["kept"] for x in (False, True)]
+    assert first[0] == first[1]
+    assert record["compact"]["kernels"] == 2 and load_model(runs[True] / "final").model.n_kernels == 2

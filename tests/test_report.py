@@ -119,6 +119,9 @@ def test_single_run_page_is_self_contained_and_complete(runs, tmp_path):
     text = " ".join(page.text)
     assert "USF_like.fa" in text and "8 → 2 in 2 rounds" in text and "loss" in text
     assert "test AUROC vs kernels" in text
+    verdict = __import__("json").loads((pruned / "prune.json").read_text())["compact"]
+    assert "compact motif model" in text
+    assert (f"yes: 2 kernels, val AUROC {verdict['final_val_auroc']:.4f}" if verdict["compact"] else f"NO: {verdict['reason']}") in text
     assert motifs[0].consensus in text
     # summary.tsv's numbers are on the page
     summary = (pruned / "summary.tsv").read_text().splitlines()[1:]

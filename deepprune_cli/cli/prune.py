@@ -23,16 +23,22 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--from", "from_model", default=None, help="Start from this trained model directory instead of training one.")
 @click.option("--kernels", default="4", show_default=True,
               help="Kernels left at the end (d), or 'auto': the smallest count whose validation AUROC stays "
-              "within --tolerance of the start model's (halving, then bisection; the start model has 4·2^ROUNDS "
+              "within --tolerance of the best model's so far (halving, then bisection; the start model has 4·2^ROUNDS "
               "kernels).")
 @click.option("--rounds", type=int, default=6, show_default=True, help="Halvings (k): the start model has d·2^k kernels.")
 @click.option("--tolerance", type=float, default=None,
-              help="With --kernels auto: validation AUROC a pruned model may lose against the start model and "
-              "still hold [default: 0.01].")
+              help="With --kernels auto: validation AUROC a pruned model may lose against the best model so far "
+              "(the start model's at first) and still hold [default: the larger of 0.01 and the standard error of "
+              "that AUROC on the validation set].")
 @click.option("--distinct/--no-distinct", default=None,
               help="With --kernels auto: end with one kernel per distinct motif (copies up to shift and strand, "
               "grouped as logos groups them, merged) [default: --distinct]; --no-distinct keeps the smallest "
-              "model that held as it is.")
+              "model that held as it is. With a fixed count: the last round removes copies of a motif before "
+              "any motif's last kernel, so the final kernels are different motifs where the model holds "
+              "enough [default: --no-distinct].")
+@click.option("--compact-loss", type=float, default=None,
+              help="Say 'no compact motif model' (log, prune.json 'compact') when the final model's validation "
+              "AUROC is more than this below the start model's, or it has more than 16 kernels [default: 0.03].")
 @click.option("--criterion", type=click.Choice(CRITERIA), default=DEFAULT_CRITERION, show_default=True,
               help="loss: remove, one by one, the kernel whose removal raises the training loss least "
               "(default: a kernel that duplicates another goes, a motif only it learned stays); "
@@ -69,7 +75,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
 def command(
-    input_path, output, from_model, kernels, rounds, tolerance, distinct, criterion, lr_decay, baseline, baseline_seeds,
+    input_path, output, from_model, kernels, rounds, tolerance, distinct, compact_loss, criterion, lr_decay, baseline, baseline_seeds,
     lottery, resume, negatives, negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience,
     val_fraction, valid_path, test_path,
     seed, fmt, genome, width, device, threads, as_json, quiet,
@@ -113,8 +119,6 @@ def command(
             raise InputError(f"--kernels must be a whole number or 'auto', got {kernels!r}") from None
     if tolerance is not None and not auto:
         raise InputError("--tolerance applies to --kernels auto only")
-    if distinct is not None and not auto:
-        raise InputError("--distinct/--no-distinct applies to --kernels auto only")
     if baseline_seeds is not None and not baseline:
         raise InputError("--baseline-seeds applies to baselines; it cannot be used with --no-baseline")
 
@@ -126,8 +130,9 @@ def command(
         kernels=pruning.AUTO_BASE_KERNELS if auto else kernels,
         rounds=rounds,
         auto=auto,
-        tolerance=pruning.DEFAULT_TOLERANCE if tolerance is None else tolerance,
-        distinct=True if distinct is None else distinct,
+        tolerance=tolerance,
+        distinct=distinct,
+        compact_loss=pruning.DEFAULT_COMPACT_LOSS if compact_loss is None else compact_loss,
         criterion=criterion,
         lr_decay=lr_decay,
         baseline=baseline,
@@ -170,7 +175,8 @@ def command(
     show = not quiet
     progress = StageStatus(con, enabled=show)
     if show:
-        goal = (f"auto kernels (val AUROC within {opts.tolerance:g} of the start model's)" if auto
+        within = ("max(0.01, its standard error)" if opts.tolerance is None else f"{opts.tolerance:g}")
+        goal = (f"auto kernels (val AUROC within {within} of the best model's so far)" if auto
                 else f"{opts.kernels} kernels in {opts.rounds} rounds")
         start_n = start.n_kernels if start is not None else opts.start_kernels
         con.print(
@@ -198,6 +204,13 @@ def command(
         _table(con, results, test is not None)
         if run.selection is not None:
             _auto_curve(con, run.selection)
+        if run.distinct is not None:
+            d = run.distinct
+            con.print(f"distinct: the {d['parent_kernels']}-kernel model holds {d['parent_motifs']} distinct "
+                      f"motif{'s' if d['parent_motifs'] != 1 else ''}; its {d['kernels']} final kernels keep "
+                      f"{d['motifs']} different motif{'s' if d['motifs'] != 1 else ''}"
+                      + ("" if d["motifs"] == d["kernels"] else " (the rest are copies or kernels without a motif)"))
+        _compact_line(con, run.compact)
         con.print(f"wrote {out}/ (final model: {out}/final/)")
     if as_json:
         from dataclasses import asdict
@@ -236,12 +249,22 @@ def _versus_baselines(con, results, with_test):
         con.print(f"{c['kernels']} kernels, {c['metric']}: deepprune {c['deepprune']:.4f} " + "; ".join(parts) + tail)
 
 
+def _compact_line(con, verdict):
+    """One line: is the final model a compact motif model (pruning.compact_verdict)?"""
+    if verdict["compact"]:
+        con.print(f"compact motif model: {verdict['kernels']} kernel{'s' if verdict['kernels'] != 1 else ''}, "
+                  f"val AUROC {verdict['final_val_auroc']:.4f} against the start model's {verdict['start_val_auroc']:.4f}")
+    else:
+        con.print(f"[bold red]no compact motif model[/]: {verdict['reason']}; its kernels may be weak or partial "
+                  "motifs (prune.json 'compact')", highlight=False)
+
+
 def _auto_curve(con, sel):
     """The --kernels auto search, one line per count tried, and the count chosen."""
-    floor = sel["reference_val_auroc"] - sel["tolerance"]
-    con.print(f"auto: val AUROC must stay ≥ {floor:.4f} (start model {sel['reference_val_auroc']:.4f} − {sel['tolerance']:g})")
+    con.print(f"auto: val AUROC must stay ≥ the best model's so far − {sel['tolerance']:.4g} "
+              f"(start model {sel['start_val_auroc']:.4f}, best {sel['reference_val_auroc']:.4f})")
     for point in sel["curve"][1:]:
-        mark = "[green]holds[/green]" if point["holds"] else "[red]below[/red]"
+        mark = ("[green]holds[/green]" if point["holds"] else "[red]below[/red]") + f" (floor {point['floor']:.4f})"
         what = "kernel" if point["kernels"] == 1 else "kernels"
         if point.get("one_per_motif"):
             what += ", one per motif"

@@ -360,12 +360,13 @@ def select_half(model: MotifCNN, data: DeviceData, criterion: str, batch_size: i
 def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, batch_size: int = 2048,
                  groups: np.ndarray | None = None) -> Selection:
     """Choice of ``keep`` kernels (1 <= keep <= K) by ``criterion``: the halving rounds use
-    ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings, and with
-    ``groups`` (int64 ``(K,)`` motif labels, 0 = no motif) for one kernel per motif."""
+    ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings. With ``groups``
+    (int64 ``(K,)`` motif labels, 0 = no motif) copies of a motif go before any motif's last
+    kernel (:func:`select_one_per_group`; ``keep`` = the number of motifs: one kernel per motif)."""
     if not 1 <= keep <= model.n_kernels:
         raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
     if groups is not None:
-        return select_one_per_group(model, data, criterion, groups, batch_size)
+        return select_one_per_group(model, data, criterion, groups, batch_size, keep=keep)
     if criterion in ("loss", "loss-refit"):
         return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit")
     stat = kernel_statistic(model, data, criterion, batch_size)
@@ -387,24 +388,28 @@ def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000, s
 
 
 def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, groups: np.ndarray,
-                         batch_size: int = 2048) -> Selection:
-    """Keep one kernel per motif: ``groups`` int64 ``(K,)`` labels each physical kernel with its
-    motif (> 0) or none (<= 0); one kernel per distinct label > 0 stays.
+                         batch_size: int = 2048, keep: int | None = None) -> Selection:
+    """Keep ``keep`` kernels (default: one per motif), different motifs first: ``groups`` int64
+    ``(K,)`` labels each physical kernel with its motif (> 0) or none (<= 0).
 
-    With ``loss``/``loss-refit`` copies are eliminated by training loss (see
-    :func:`greedy_loss_selection`); with a per-kernel criterion each motif keeps its kernel with the
-    largest statistic. Kernels without a motif go in both cases.
+    With ``loss``/``loss-refit`` copies and kernels without a motif are eliminated first, by
+    training loss (see :func:`greedy_loss_selection`); with a per-kernel criterion each motif's
+    kernel with the largest statistic comes first (motifs by that statistic when ``keep`` is
+    below their number), then the other kernels by the statistic. With ``keep`` = the number of
+    distinct labels > 0 exactly one kernel per motif stays; with more, every motif keeps a kernel.
     """
     groups = np.asarray(groups, dtype=np.int64)
     labels = sorted(set(groups[groups > 0].tolist()))
     if not labels:
         raise ValueError("no kernel carries a motif")
+    keep = len(labels) if keep is None else keep
     if criterion in ("loss", "loss-refit"):
-        return greedy_loss_selection(model, data, len(labels), batch_size, refit=criterion == "loss-refit",
-                                     groups=groups)
+        return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit", groups=groups)
     stat = kernel_statistic(model, data, criterion, batch_size)
-    keep = [int(keep_top(np.where(groups == g, stat, -np.inf), 1)[0]) for g in labels]
-    return Selection(np.asarray(sorted(keep), dtype=np.int64), stat)
+    heads = [int(keep_top(np.where(groups == g, stat, -np.inf), 1)[0]) for g in labels]
+    heads = sorted(heads, key=lambda j: (-stat[j], j))  # each motif's best kernel, best motif first
+    rest = [j for j in np.argsort(-stat, kind="stable").tolist() if j not in set(heads)]
+    return Selection(np.asarray(sorted((heads + rest)[:keep]), dtype=np.int64), stat)
 
 
 def fold_removed_means(parent: MotifCNN, pruned: MotifCNN, selection: Selection) -> None:

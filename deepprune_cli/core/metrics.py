@@ -95,3 +95,15 @@ def nanmean(values) -> float:
     v = np.asarray(values, dtype=np.float64)
     v = v[~np.isnan(v)]
     return float(v.mean()) if len(v) else float("nan")
+
+
+def auroc_standard_error(auc: float, n_positive: int, n_negative: int) -> float:
+    """Sampling standard error of an AUROC ``auc`` measured on ``n_positive`` positives and
+    ``n_negative`` negatives (Hanley & McNeil 1982, exponential approximation: Q1 = A / (2 - A),
+    Q2 = 2A^2 / (1 + A)). NaN when a class is empty or ``auc`` is NaN."""
+    if not n_positive or not n_negative or not math.isfinite(auc):
+        return math.nan
+    a = float(auc)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_positive - 1) * (q1 - a * a) + (n_negative - 1) * (q2 - a * a)) / (n_positive * n_negative)
+    return math.sqrt(max(var, 0.0))

@@ -12,15 +12,20 @@ the paper's comparison variants:
   (the lottery-ticket variant, Frankle & Carbin 2019).
 
 With ``auto`` (``--kernels auto``) the final count comes from the data: halve while the fine-tuned
-model's validation AUROC stays within ``tolerance`` of the big model's, then bisect between the
-last count that held and the first that did not (:meth:`PruneRun._auto_rounds`). The smallest
+model's validation AUROC stays within the tolerance of the best val AUROC so far (the big model's
+at first; the tolerance is max(0.01, the AUROC's standard error on the validation set) unless
+given), then bisect between the last count that held and the first that did not
+(:meth:`PruneRun._auto_rounds`). The smallest
 model that held often spends two kernels on one motif (a shifted or reverse-complement copy adds a
 little AUROC); with ``distinct`` (the default) its kernels are then grouped by motif as ``logos``
 groups them (:func:`~deepprune_cli.core.grouping.kernel_groups`) and one more round keeps one
 kernel per motif; the number of distinct motifs is the answer (``selection.motifs``). ``final/`` is
 the one-per-motif model unless its val AUROC falls more than :data:`MERGE_SLACK` tolerances below
-the big model's (then, and without ``distinct``, the smallest model that held) and ``prune.json``
-records the curve.
+the reference (then, and without ``distinct``, the smallest model that held) and ``prune.json``
+records the curve. With a fixed count, ``distinct`` groups the last round's parent instead and
+removes copies first. Every run ends with a verdict, :func:`compact_verdict`: a final model that
+lost more than ``compact_loss`` val AUROC against the start model, or has more than
+:data:`COMPACT_MAX_KERNELS` kernels, is "no compact motif model" (``prune.json``'s ``compact``).
 
 Round 0 is the trained big model (variant ``initial``). Pruned kernels are removed physically
 (:func:`models.select_kernels` builds a smaller model), so later rounds are cheaper; saved models
@@ -54,6 +59,7 @@ from deepprune_cli.core.datasets import negatives_note
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.locking import output_lock
+from deepprune_cli.core.metrics import auroc_standard_error
 from deepprune_cli.core.models import MotifCNN, build_model, select_kernels
 from deepprune_cli.core.store import dumps, load_model, save_model
 from deepprune_cli.core.training import TrainOptions, evaluate, fit, training_failure
@@ -74,13 +80,22 @@ MAX_START_KERNELS = 1 << 16  # beyond this a first layer is no longer a "small C
 RUN_FILE = "run.json"
 TIMINGS_FILE = "timings.json"  # work directory only: wall seconds per stage, until summary.tsv holds them
 INIT_DIR = "round0_init"
-#: ``--kernels auto``: default tolerance on validation AUROC below the big model's (see PruneOptions).
+#: ``--kernels auto``: the least tolerance on validation AUROC below the reference (see PruneOptions).
 DEFAULT_TOLERANCE = 0.01
 #: ``--kernels auto --distinct``: the one-kernel-per-motif model is kept if its val AUROC is at least
-#: the big model's minus this many tolerances, else the smallest model that held stays final.
+#: the reference (the best val AUROC of the models that held) minus this many tolerances, else the
+#: smallest model that held stays final.
 MERGE_SLACK = 3.0
 #: ``--kernels auto`` starts from AUTO_BASE_KERNELS * 2**rounds kernels (256 with 6 rounds, as the default run).
 AUTO_BASE_KERNELS = 4
+#: Default ``compact_loss``: a final model whose val AUROC falls more than this below the start model's
+#: is no compact motif model (see :func:`compact_verdict`). The loss ``--kernels auto`` accepts for one
+#: kernel per motif (MERGE_SLACK x 0.01): CTCF-type factors lose up to about that much going from 256
+#: to a handful of kernels, factors without a compact motif (SUZ12, TAF1, TBP types) 0.08-0.12.
+DEFAULT_COMPACT_LOSS = 0.03
+#: A final model with more kernels than this is no compact motif model (``--kernels auto`` found no
+#: smaller model that held): a biologist reads a handful of motifs, not dozens.
+COMPACT_MAX_KERNELS = 16
 
 
 @dataclass
@@ -106,11 +121,23 @@ class PruneOptions:
             ``kernels * 2**rounds`` kernels (256 with the defaults), and the count may go down to 1.
         distinct: with ``auto``, end with one kernel per distinct motif of the smallest model that
             held (copies of a motif up to shift and strand merged, kernels without a motif
-            dropped); False keeps that model as it is (the behaviour before 0.3).
-        tolerance: the AUROC a pruned model may lose against the big model and still hold.
-            0.01 by default: removing a kernel that alone carries one of m equally common motifs
-            costs several hundredths of AUROC (its positives then score as negatives), whereas
-            two fine-tuned models with the same motifs differ by a few thousandths.
+            dropped); False keeps that model as it is (the behaviour before 0.3). With a fixed
+            count, the last round groups its parent's kernels by motif and removes copies (and
+            kernels without a motif) before any motif's last kernel, so the final kernels are
+            different motifs as far as the parent holds them (:attr:`PruneRun.distinct`). None
+            (the default): on with ``auto``, off with a fixed count.
+        compact_loss: the final model is reported as "no compact motif model" when its val AUROC
+            falls more than this below the start model's, or when it has more than
+            :data:`COMPACT_MAX_KERNELS` kernels (:func:`compact_verdict`; ``prune.json``'s
+            ``compact``). Nothing else changes: the pruned model is still written.
+        tolerance: the AUROC a pruned model may lose against the reference (the best val AUROC of
+            the models that held so far) and still hold. None (the default): the larger of
+            :data:`DEFAULT_TOLERANCE` (0.01) and the sampling standard error of the reference AUROC
+            on the validation set (Hanley & McNeil; about 0.02 for 100 positives, 200 negatives
+            and AUROC 0.9, 0.007 for 300/600 at 0.97), so that a lucky fine-tune on a small
+            validation set does not raise the bar above what the same motifs reach again;
+            removing a kernel that alone carries one of m equally common motifs costs about
+            (AUROC - 0.5) / m, several hundredths.
     """
 
     kernels: int = 4
@@ -122,8 +149,9 @@ class PruneOptions:
     lottery: bool = False
     train: TrainOptions = field(default_factory=TrainOptions)
     auto: bool = False
-    tolerance: float = DEFAULT_TOLERANCE
-    distinct: bool = True
+    tolerance: float | None = None
+    distinct: bool | None = None
+    compact_loss: float = DEFAULT_COMPACT_LOSS
 
     @property
     def start_kernels(self) -> int:
@@ -145,8 +173,10 @@ class PruneOptions:
             raise InputError(f"unknown criterion '{self.criterion}' (choose from {', '.join(CRITERIA)})")
         if not self.lr_decay > 0 or not math.isfinite(self.lr_decay):
             raise InputError(f"--lr-decay must be a positive number, got {self.lr_decay}")
-        if not 0 <= self.tolerance < 1:
+        if self.tolerance is not None and not 0 <= self.tolerance < 1:
             raise InputError(f"--tolerance must be in [0, 1), got {self.tolerance}")
+        if not 0 <= self.compact_loss < 1:
+            raise InputError(f"--compact-loss must be in [0, 1), got {self.compact_loss}")
         self.train.validate()
 
     def to_dict(self) -> dict:
@@ -245,6 +275,8 @@ class PruneRun:
         self.results: list[StageResult] = []
         self.timings: dict[str, float] = {}
         self.selection: dict | None = None  # auto: the chosen count and its curve (prune.json)
+        self.compact: dict | None = None  # is the final model a compact motif model? (prune.json)
+        self.distinct: dict | None = None  # fixed count with distinct: the last round's grouping (prune.json)
 
     # ---- bookkeeping ----------------------------------------------------------------------
 
@@ -263,7 +295,8 @@ class PruneRun:
             os.replace(self.work / "prune.json", run_file)
         if self.resume and run_file.exists():
             previous = json.loads(run_file.read_text(encoding="utf-8"))
-            previous.pop("selection", None)  # added by a finish that was interrupted; recomputed
+            for key in ("selection", "compact", "distinct"):  # added by a finish that was interrupted; recomputed
+                previous.pop(key, None)
             if json.loads(dumps(record)) != previous:
                 raise InputError(
                     f"{self.out_dir}: --resume with different options or data than the interrupted run "
@@ -420,7 +453,8 @@ class PruneRun:
             final_round = self._auto_rounds(model, spec, init_model)
         else:
             for r in range(1, o.rounds + 1):
-                model = self._round(r, model, max(1, model.n_kernels // 2), spec, init_model)
+                groups = self._last_round_groups(model) if r == o.rounds and o.distinct else None
+                model = self._round(r, model, max(1, model.n_kernels // 2), spec, init_model, groups=groups)
             final_round = o.rounds
         self._finish(final_round)
         return self.results
@@ -509,17 +543,20 @@ class PruneRun:
 
     def _auto_rounds(self, model: MotifCNN, spec: ArchSpec, init_model: MotifCNN | None) -> int:
         """``--kernels auto``: halve while the fine-tuned model holds (validation AUROC at least
-        the big model's minus the tolerance), then bisect between the smallest count that held
-        and the largest that did not, always pruning the smallest model that held. Assumes that
-        once a count fails, smaller counts fail too (more kernels never hurt the fine-tuned fit
-        much), which makes the search cost log2(start) + log2(gap) rounds instead of one per
+        the reference minus the tolerance), then bisect between the smallest count that held
+        and the largest that did not, always pruning the smallest model that held. The reference
+        is the best val AUROC of the models that held so far (the start model's at first): a
+        pruned and fine-tuned model often beats an over-parameterised start model trained on a
+        few thousand sequences, and a weak start model's floor let motifs go unnoticed. Assumes
+        that once a count fails, smaller counts fail too (more kernels never hurt the fine-tuned
+        fit much), which makes the search cost log2(start) + log2(gap) rounds instead of one per
         count. Returns the chosen round; the curve goes to :attr:`selection` (prune.json)."""
         o = self.options
-        reference = self._result(0, "initial").val_auroc
-        floor = reference - o.tolerance
+        start = reference = self._result(0, "initial").val_auroc
         best_round, best, n_best = 0, model, model.n_kernels
         failed = 0  # largest kernel count known not to hold (0: none yet)
-        curve = [{"round": 0, "kernels": n_best, "parent_round": None, "val_auroc": reference, "holds": True}]
+        curve = [{"round": 0, "kernels": n_best, "parent_round": None, "val_auroc": start,
+                  "floor": start - self._tolerance(start), "holds": True}]
         r = 0
         while n_best > 1 and n_best - failed > 1:
             # halving until the first failure, then the midpoint of (failed, n_best)
@@ -527,24 +564,52 @@ class PruneRun:
             r += 1
             tuned = self._round(r, best, keep, spec, init_model, parent=best_round)
             auc = self._result(r, "deepprune").val_auroc
+            floor = reference - self._tolerance(reference)
             holds = auc >= floor
-            curve.append({"round": r, "kernels": keep, "parent_round": best_round, "val_auroc": auc, "holds": holds})
+            curve.append({"round": r, "kernels": keep, "parent_round": best_round, "val_auroc": auc,
+                          "floor": floor, "holds": holds})
             if holds:
                 best_round, best, n_best = r, tuned, keep
+                reference = max(reference, auc)
             else:
                 failed = keep
         self.selection = {
             "mode": "auto",
-            "tolerance": o.tolerance,
+            "tolerance": self._tolerance(reference),
+            "tolerance_rule": ("fixed" if o.tolerance is not None else
+                               f"max({DEFAULT_TOLERANCE:g}, Hanley-McNeil standard error of the reference val AUROC)"),
+            "start_val_auroc": start,
             "reference_val_auroc": reference,
             "kernels": n_best,
             "round": best_round,
-            "rule": "smallest kernel count whose fine-tuned model's val AUROC >= reference - tolerance",
+            "rule": "smallest kernel count whose fine-tuned model's val AUROC >= floor = the best val AUROC of the "
+                    "models that held before it (the start model's at first) - tolerance",
             "curve": curve,
         }
-        if o.distinct:
+        if o.distinct is not False:
             best_round = self._one_per_motif(r, best_round, best, spec, init_model)
         return best_round
+
+    def _last_round_groups(self, parent: MotifCNN) -> np.ndarray | None:
+        """Fixed count with ``distinct``: the last round's parent's kernels grouped by motif (int64
+        ``(K,)``, 0 = none; :func:`criteria.motif_labels`), recorded in :attr:`distinct`; None when
+        no kernel gives a motif (the round then prunes as without ``distinct``)."""
+        labels = motif_labels(parent, self.train, seed=self.options.train.seed)
+        keep = max(1, parent.n_kernels // 2)
+        n_motifs = len(set(labels[labels > 0].tolist()))
+        self.distinct = {"parent_kernels": parent.n_kernels, "parent_motifs": n_motifs, "groups": labels.tolist(),
+                         "kernels": keep, "motifs": min(keep, n_motifs),
+                         "rule": "last round: copies of a motif (logos' grouping of its parent) and kernels without "
+                                 "a motif go before any motif's last kernel"}
+        return labels if n_motifs else None
+
+    def _tolerance(self, reference: float) -> float:
+        """The AUROC a model may lose against ``reference`` and still hold (PruneOptions.tolerance)."""
+        if self.options.tolerance is not None:
+            return self.options.tolerance
+        y = self.val.labels[:, 0].cpu().numpy() > 0.5
+        se = auroc_standard_error(reference, int(y.sum()), int((~y).sum()))
+        return max(DEFAULT_TOLERANCE, se) if math.isfinite(se) else DEFAULT_TOLERANCE
 
     def _one_per_motif(self, r: int, held_round: int, held: MotifCNN, spec: ArchSpec,
                        init_model: MotifCNN | None) -> int:
@@ -571,7 +636,7 @@ class PruneRun:
         # grouping wrongly merged (a kernel mixing two motifs) costs that motif's positives: more.
         accepted = auc >= sel["reference_val_auroc"] - MERGE_SLACK * sel["tolerance"]
         sel["curve"].append({"round": r, "kernels": n_motifs, "parent_round": held_round, "val_auroc": auc,
-                             "holds": auc >= floor, "one_per_motif": True, "accepted": accepted})
+                             "floor": floor, "holds": auc >= floor, "one_per_motif": True, "accepted": accepted})
         if not accepted:
             return held_round
         sel["kernels"], sel["round"] = n_motifs, r
@@ -586,14 +651,50 @@ class PruneRun:
         self.results.sort(key=lambda r: (r.round, order[r.variant]))
         with atomic_output(self.work / "summary.tsv") as fh:
             fh.write(format_summary(self.results))
-        if self.selection is not None:  # prune.json = the run record plus the chosen count and its curve
-            record = json.loads((self.work / RUN_FILE).read_text(encoding="utf-8"))
+        final_row = self._result(final_round, "deepprune" if final_round else "initial")
+        self.compact = compact_verdict(self._result(0, "initial").val_auroc, final_row.val_auroc,
+                                       final_row.kernels, self.options.compact_loss)
+        # prune.json = the run record plus the compact verdict (and, auto, the chosen count and its curve)
+        record = json.loads((self.work / RUN_FILE).read_text(encoding="utf-8"))
+        record["compact"] = self.compact
+        if self.selection is not None:
             record["selection"] = self.selection
-            with atomic_output(self.work / RUN_FILE) as fh:
-                fh.write(dumps(record))
+        if self.distinct is not None:
+            record["distinct"] = self.distinct
+        with atomic_output(self.work / RUN_FILE) as fh:
+            fh.write(dumps(record))
         (self.work / RUN_FILE).rename(self.work / "prune.json")
         (self.work / TIMINGS_FILE).unlink(missing_ok=True)  # summary.tsv has them now
         replace_directory(self.work, self.out_dir)
+
+
+def compact_verdict(start_val_auroc: float, final_val_auroc: float, final_kernels: int,
+                    max_loss: float = DEFAULT_COMPACT_LOSS, max_kernels: int = COMPACT_MAX_KERNELS) -> dict:
+    """Is the pruned model a compact motif model, or does the signal need more than a few motifs?
+
+    It is not when its val AUROC falls more than ``max_loss`` below the start model's (pruning to
+    the count asked for gave up signal that a few kernels cannot carry: broad composition, many
+    weak motifs) or when it has more than ``max_kernels`` kernels (``--kernels auto`` found no
+    smaller model that held). Returns the ``prune.json`` record: ``{compact, loss, max_loss,
+    kernels, max_kernels, start_val_auroc, final_val_auroc, reason}`` (``reason`` None when compact).
+    """
+    loss = start_val_auroc - final_val_auroc
+    reasons = []
+    if final_kernels > max_kernels:
+        reasons.append(f"the final model needs {final_kernels} kernels (more than {max_kernels})")
+    if loss > max_loss:
+        reasons.append(f"pruning to {final_kernels} kernel{'s' if final_kernels != 1 else ''} lost {loss:.4f} "
+                       f"val AUROC against the start model (more than {max_loss:g})")
+    return {
+        "compact": not reasons,
+        "loss": loss,
+        "max_loss": max_loss,
+        "kernels": final_kernels,
+        "max_kernels": max_kernels,
+        "start_val_auroc": start_val_auroc,
+        "final_val_auroc": final_val_auroc,
+        "reason": "; ".join(reasons) or None,
+    }
 
 
 def baseline_comparison(results: list[StageResult], metric: str = "test_auroc") -> list[dict]:

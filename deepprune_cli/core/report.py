@@ -384,6 +384,7 @@ def _what_was_run(run: RunData) -> str:
         rows += [
             ["kernels", f"{options.get('start_kernels', '–')} → {options.get('kernels', '–')} in {options.get('rounds', '–')} rounds"],
             ["criterion", options.get("criterion", "–")],
+            ["compact motif model", _compact_text(run.record.get("compact"))],
             ["fine-tuning", f"lr {train.get('lr', '–')} decayed by {options.get('lr_decay', '–')} per round; "
                             f"at most {train.get('max_epochs', '–')} epochs, patience {train.get('patience', '–')}"],
         ]  # fmt: skip
@@ -396,6 +397,16 @@ def _what_was_run(run: RunData) -> str:
         ["fitting time", f"{total:.1f} s" if total else "–"],
     ]
     return _table(None, rows)
+
+
+def _compact_text(verdict: dict | None) -> str:
+    """prune.json's ``compact`` verdict (pruning.compact_verdict) in words; '–' for older runs."""
+    if not verdict:
+        return "–"
+    if verdict.get("compact"):
+        return (f"yes: {verdict['kernels']} kernels, val AUROC {_fmt(verdict['final_val_auroc'])} against the start "
+                f"model's {_fmt(verdict['start_val_auroc'])}")
+    return f"NO: {verdict.get('reason')}; the final kernels may be weak or partial motifs"
 
 
 def _performance(run: RunData) -> str:
