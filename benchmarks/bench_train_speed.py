@@ -162,7 +162,9 @@ def main() -> int:
             variants = [("ours --one-strand", ["--one-strand"])] + ([] if args.no_both else [("ours (both strands)", [])])
             for label, extra in variants:
                 out = Path(tmp) / f"m{K}{label.replace(' ', '')}"
-                cmd = deepprune("train", pos, "--negatives", neg, "-o", out, "--kernels", K, "--epochs", args.epochs,
+                # --arch deepbind: the reference's model (ReLU), not train's default deepbind64 (exp).
+                cmd = deepprune("train", pos, "--negatives", neg, "-o", out, "--arch", "deepbind", "--kernels", K,
+                                "--epochs", args.epochs,
                                 "--threads", args.threads, "--lr", "0.001", "-q", "--force", *extra)  # fmt: skip
                 wall, mem = min(timed(cmd) for _ in range(args.repeat))
                 print(f"{K:4d} {label:28s} {wall:8.1f} {mem:9.0f} {ref / wall:6.2f}x", flush=True)
