@@ -242,6 +242,20 @@ def test_auto_count_record_and_resume(tmp_path, splits):
     assert state_bytes(load_model(cut / "final").model) == state_bytes(load_model(whole / "final").model)
 
 
+def _two_motif_split(spec):
+    """1,200 random 50-bp sequences, every other one a positive holding one of two planted motifs
+    (TGACTCAT, CCACGTGG) in turn: a 900 / 300 train / validation split on the CPU."""
+    rng = np.random.default_rng(3)
+    n, length = 1200, 50
+    seqs = rng.choice(list("ACGT"), size=(n, length))
+    labels = np.arange(n) % 2
+    for k, i in enumerate(np.flatnonzero(labels)):
+        p = rng.integers(0, length - 8)
+        seqs[i, p : p + 8] = list("TGACTCAT" if k % 2 else "CCACGTGG")
+    data = SequenceSet.from_strings(["".join(r) for r in seqs], labels=labels.astype(np.float32))
+    return tuple(to_device(data.subset(np.arange(a, b)), CPU, spec) for a, b in ((0, 900), (900, 1200)))
+
+
 def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     """--kernels auto --distinct on two planted motifs: the record's grouping of the smallest model
     that held is logos' grouping of that model; if it held copies (or kernels without a motif), one
@@ -253,15 +267,7 @@ def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     from deepprune_cli.core.pruning import MERGE_SLACK
 
     spec = arch_spec("deepbind", n_kernels=4, kernel_length=10)
-    rng = np.random.default_rng(3)
-    n, length = 1200, 50
-    seqs = rng.choice(list("ACGT"), size=(n, length))
-    labels = np.arange(n) % 2
-    for k, i in enumerate(np.flatnonzero(labels)):
-        p = rng.integers(0, length - 8)
-        seqs[i, p : p + 8] = list("TGACTCAT" if k % 2 else "CCACGTGG")
-    data = SequenceSet.from_strings(["".join(r) for r in seqs], labels=labels.astype(np.float32))
-    train, val = (to_device(data.subset(np.arange(a, b)), CPU, spec) for a, b in ((0, 900), (900, 1200)))
+    train, val = _two_motif_split(spec)
     opts = options(kernels=4, rounds=2, auto=True, baseline=False, tolerance=0.005,
                    train=TrainOptions(max_epochs=12, patience=4, lr=0.01, batch_size=64))
     out = tmp_path / "auto"
@@ -320,15 +326,7 @@ def test_fixed_count_distinct_keeps_different_motifs_in_the_last_round(tmp_path)
     from deepprune_cli.core.grouping import kernel_groups
 
     spec = arch_spec("deepbind", n_kernels=8, kernel_length=10)
-    rng = np.random.default_rng(3)
-    n, length = 1200, 50
-    seqs = rng.choice(list("ACGT"), size=(n, length))
-    labels = np.arange(n) % 2
-    for k, i in enumerate(np.flatnonzero(labels)):
-        p = rng.integers(0, length - 8)
-        seqs[i, p : p + 8] = list("TGACTCAT" if k % 2 else "CCACGTGG")
-    data = SequenceSet.from_strings(["".join(r) for r in seqs], labels=labels.astype(np.float32))
-    train, val = (to_device(data.subset(np.arange(a, b)), CPU, spec) for a, b in ((0, 900), (900, 1200)))
+    train, val = _two_motif_split(spec)
     train_opts = TrainOptions(max_epochs=12, patience=4, lr=0.01, batch_size=64)
     runs = {}
     for distinct in (False, True):
