@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
@@ -34,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from deepprune_cli.core.errors import DeeppruneError, InputError
+from deepprune_cli.core.kernels import default_threads
 from deepprune_cli.core.metrics import nanmean, per_class
 from deepprune_cli.core.layout import to_device
 from deepprune_cli.core.models import MotifCNN
@@ -113,9 +113,9 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
 
 def set_threads(threads: int | None) -> None:
     """Use ``threads`` CPU threads in torch and numba (None: every core this process may run on,
-    ``os.sched_getaffinity``, rather than torch's and numba's own defaults)."""
+    :func:`kernels.default_threads`, rather than torch's and numba's own defaults)."""
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = default_threads()
     if threads < 1:
         raise InputError(f"--threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
