@@ -33,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def train_rate(device: str, kernels: int, n: int, epochs: int, seeds: int, threads: int) -> float:
+def train_rate(device: str, kernels: int, n: int, epochs: int, seeds: int, threads: int, graphs: bool = True) -> float:
     """Samples/s of the fastest epoch after the first (all seeds' samples count when grouped)."""
     import torch
 
@@ -54,7 +54,7 @@ def train_rate(device: str, kernels: int, n: int, epochs: int, seeds: int, threa
         stamps.append(time.perf_counter())
 
     spec = architectures.arch_spec("deepbind", n_kernels=kernels)
-    opts = training.TrainOptions(max_epochs=epochs, patience=epochs)
+    opts = training.TrainOptions(max_epochs=epochs, patience=epochs, cuda_graphs=graphs)
     nets = [models.build_model(spec, seed=s).to(dev) for s in range(seeds)]
     stamps.append(time.perf_counter())
     if seeds == 1:
@@ -88,6 +88,8 @@ def main() -> int:
     ap.add_argument("--n-train", type=int, default=20_000, help="training sequences of the prune")
     ap.add_argument("--prune-epochs", type=int, default=60, help="maximum epochs per fit of the prune")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads")
+    ap.add_argument("--no-cpu-prune", action="store_true",
+                    help="time the prune on the GPU only (on CPU it takes minutes; the CPU column says not run)")
     ap.add_argument("--out", default=str(HERE / "results" / "gpu.tsv"))
     args = ap.parse_args()
     import torch
@@ -99,12 +101,14 @@ def main() -> int:
     rows = []
 
     def record(what: str, unit: str, values: dict) -> None:
-        cpu, dev = values["cpu"], values.get("cuda")
+        cpu, dev = values.get("cpu"), values.get("cuda")
         shown = f"{dev:14,.1f}" if dev is not None else f"{'not measured':>14s}"
-        ratio = f"{(dev / cpu if unit == 'samples/s' else cpu / dev):6.1f}x" if dev is not None else f"{'-':>7s}"
-        print(f"{what:<44s} {cpu:14,.1f} {shown} {ratio}  {unit}", flush=True)
-        rows.append(dict(what=what, unit=unit, cpu=f"{cpu:.3f}", gpu="" if dev is None else f"{dev:.3f}",
-                         gpu_vs_cpu="" if dev is None else ratio.strip()))
+        both = dev is not None and cpu is not None
+        ratio = f"{(dev / cpu if unit == 'samples/s' else cpu / dev):6.1f}x" if both else f"{'-':>7s}"
+        cpu_shown = f"{cpu:14,.1f}" if cpu is not None else f"{'not run':>14s}"
+        print(f"{what:<44s} {cpu_shown} {shown} {ratio}  {unit}", flush=True)
+        rows.append(dict(what=what, unit=unit, cpu="" if cpu is None else f"{cpu:.3f}",
+                         gpu="" if dev is None else f"{dev:.3f}", gpu_vs_cpu=ratio.strip() if both else ""))
 
     print(f"{'':<44s} {'CPU':>14s} {'GPU':>14s} {'GPU/CPU':>7s}")
     for K in [int(k) for k in args.kernels.split(",")]:
@@ -113,11 +117,18 @@ def main() -> int:
                       for d in devices}
             label = f"train deepbind K={K}" + (f", {seeds} grouped seeds" if seeds > 1 else "")
             record(label, "samples/s", values)
+    if gpu:  # what the CUDA graphs (graphed_step) bring, same run: the GPU without them
+        K = int(args.kernels.split(",")[min(1, args.kernels.count(","))])
+        eager = train_rate("cuda", K, args.n, args.epochs, 1, args.threads, graphs=False)
+        print(f"GPU train deepbind K={K} without CUDA graphs: {eager:,.1f} samples/s", flush=True)
+        rows.append(dict(what=f"train deepbind K={K}, GPU without CUDA graphs", unit="samples/s", cpu="",
+                         gpu=f"{eager:.3f}", gpu_vs_cpu=""))
     with tempfile.TemporaryDirectory(prefix="bench_gpu_sim_") as tmp:
         sim = Path(tmp) / "sim"
         subprocess.run([sys.executable, "-m", "deepprune_cli", "simulate", "--preset", "deepprune-sim4", "--n",
                         str(2 * args.n_train), "-o", str(sim), "--seed", "1"], check=True, capture_output=True)
-        values = {d: prune_seconds(d, sim, args.prune_epochs, args.threads) for d in devices}
+        values = {d: prune_seconds(d, sim, args.prune_epochs, args.threads) for d in devices[::-1]
+                  if not (d == "cpu" and gpu and args.no_cpu_prune)}
         record(f"prune 256 -> 4, {args.n_train:,} seq, <= {args.prune_epochs} epochs/fit", "seconds", values)
     print("targets (GPU): > 1,000,000 samples/s at K=16; prune 256 -> 4 on 20,000 sequences < 20 s" +
           ("" if gpu else " - not checked here: no GPU"))

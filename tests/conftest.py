@@ -11,6 +11,12 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
+# The suite's assertions about results (byte-identical reruns and resumes, what small slices
+# learn) are CPU claims: `--seed` reproduces on CPU, and CI has no GPU. So `--device auto` means
+# the CPU here, in this process and in every CLI subprocess, also on a machine with a GPU; the GPU
+# tests (marker gpu) ask for `--device cuda` by name.
+os.environ["DEEPPRUNE_DEVICE"] = "cpu"
+
 
 def run_cli(*args, input: bytes | None = None, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m deepprune_cli ARGS`` in a real subprocess; stdout/stderr captured as text."""

@@ -44,7 +44,7 @@ def device_options(f):
         "--threads", type=click.IntRange(min=1), default=None, help="CPU threads to use (default: all cores)."
     )(f)
     f = click.option(
-        "--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."
+        "--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N. auto: $DEEPPRUNE_DEVICE if set, else CUDA if present, else CPU."
     )(f)
     return f
 

@@ -23,6 +23,7 @@ first_layer   the first convolution over tokens: one-hot, gather and fused numba
 models        :class:`MotifCNN` from a spec, physical kernel removal
 layout        sequences as a model's input: token matrices, tensors on a device
 training      the fit loop with early stopping, prediction, devices and threads
+graphed_step  a training step captured once and replayed as a CUDA graph (GPU speed)
 seeds         one model per seed (best of N restarts) on the same data: fit, measure, write (``deepprune train``)
 criteria      which kernels to keep when pruning (``loss``, ``weight``, ``score``, ``score-weight``)
 pruning       the Deepprune schedule: prune half, fine-tune, repeat; ``summary.tsv``
@@ -69,6 +70,7 @@ _EXPORTS = {
     "models": ("build_model", "MotifCNN", "select_kernels"),
     "layout": ("DeviceData", "to_device", "model_tokens", "token_matrix"),
     "training": ("TrainOptions", "fit", "fit_many", "predict", "kernel_activations"),
+    "graphed_step": ("StepRunner",),
     "seeds": ("TrainedModel", "fit_seeds", "restart_seeds", "write_trained"),
     "criteria": ("CRITERIA", "DEFAULT_CRITERION", "Selection", "select_half", "select_count", "select_one_per_group"),
     "pruning": ("PruneOptions", "PruneRun", "StageResult", "read_summary", "compact_verdict"),

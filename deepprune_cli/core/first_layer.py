@@ -49,14 +49,22 @@ def weight_table(weight: torch.Tensor, pad_row: bool = True) -> torch.Tensor:
 
 
 def reverse_complement_weight(weight: torch.Tensor) -> torch.Tensor:
-    """Kernels (K, 4, W) that score the reverse strand: reversed along W, A<->T and C<->G."""
-    return weight.flip(2)[:, [3, 2, 1, 0], :]
+    """Kernels (K, 4, W) that score the reverse strand: reversed along W, A<->T and C<->G.
+
+    With channels in A, C, G, T order the complement is the channel axis reversed, so both are
+    one ``flip`` (no index tensor copied from the host: safe inside a CUDA graph capture)."""
+    return weight.flip((1, 2))
+
+
+_COMPLEMENT_CACHE: dict = {}
 
 
 def reverse_complement_tokens(tokens: torch.Tensor) -> torch.Tensor:
     """uint8 tokens (B, L) -> reverse complement (B, L) (N and PAD unchanged)."""
-    comp = torch.as_tensor(COMPLEMENT, device=tokens.device)
-    return comp[tokens.long()].flip(1)
+    key = str(tokens.device)
+    if key not in _COMPLEMENT_CACHE:  # made once per device: no host copy inside a CUDA graph capture
+        _COMPLEMENT_CACHE[key] = torch.as_tensor(COMPLEMENT, device=tokens.device)
+    return _COMPLEMENT_CACHE[key][tokens.long()].flip(1)
 
 
 def _same_pad(tokens: torch.Tensor, width: int) -> torch.Tensor:

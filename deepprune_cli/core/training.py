@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Sequence
@@ -33,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from deepprune_cli.core.errors import DeeppruneError, InputError
+from deepprune_cli.core.graphed_step import StepRunner
 from deepprune_cli.core.kernels import default_threads
 from deepprune_cli.core.metrics import nanmean, per_class
 from deepprune_cli.core.layout import to_device
@@ -56,6 +58,7 @@ class TrainOptions:
     # return a model at least as good on validation loss as the one it started from.
     keep_start: bool = False
     deterministic: bool = False  # CUDA only: deterministic kernels (slower); CPU always is
+    cuda_graphs: bool = True  # CUDA only: replay each training step as a CUDA graph (graphed_step)
 
     def validate(self) -> None:
         if not self.lr > 0 or not math.isfinite(self.lr):
@@ -86,15 +89,27 @@ class TrainingDiverged(DeeppruneError):
 # devices, threads
 
 
-def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda`` or ``cuda:N`` -> a torch device.
+#: Environment variable naming the device ``auto`` means (``cpu``, ``cuda``, ``cuda:N``): a workflow
+#: keeps a shared GPU free, or pins a rule to one card, without editing every command line.
+DEVICE_ENV = "DEEPPRUNE_DEVICE"
 
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` -> a torch device.
+
+    ``auto`` is ``$DEEPPRUNE_DEVICE`` when that is set, else CUDA if present, else CPU.
     Raises InputError when CUDA is asked for but absent, or the name is not a device.
     """
     if isinstance(name, torch.device):
         return name
     name = (name or "auto").strip().lower()
     if name == "auto":
+        preset = os.environ.get(DEVICE_ENV, "").strip().lower()
+        if preset and preset != "auto":
+            try:
+                return resolve_device(preset)
+            except InputError as err:
+                raise InputError(f"{DEVICE_ENV}={preset} (what --device auto means here): " + str(err).split(": ", 1)[-1]) from None
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
@@ -209,12 +224,23 @@ class Adam:
     axis (several seeds) gives each its own Adam.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        capturable: bool = False,
+    ):
         self.params = [p for p in params if p.requires_grad]
         self.lr, (self.beta1, self.beta2), self.eps = float(lr), betas, float(eps)
         self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.steps = 0
+        # capturable: the step count lives on the parameters' device and the bias corrections are
+        # computed there, so the whole update can be recorded in a CUDA graph and replayed.
+        self.capturable = capturable
+        self.step_count = torch.zeros((), device=self.params[0].device) if capturable and self.params else None
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -224,6 +250,9 @@ class Adam:
     def step(self) -> None:
         idx = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not idx:
+            return
+        if self.capturable:
+            self._step_on_device(idx)
             return
         self.steps += 1
         params = [self.params[i] for i in idx]
@@ -239,6 +268,27 @@ class Adam:
         torch._foreach_div_(denom, bias2_sqrt)
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(params, m, denom, -self.lr / bias1)
+
+    def _step_on_device(self, idx: list[int]) -> None:
+        """The same update with the step count and bias corrections as device tensors (no host
+        value changes between steps, so a CUDA graph can replay it). float32 bias corrections:
+        not bit-identical to :meth:`step`'s float64 ones."""
+        params = [self.params[i] for i in idx]
+        grads = [self.params[i].grad for i in idx]
+        m = [self.exp_avg[i] for i in idx]
+        v = [self.exp_avg_sq[i] for i in idx]
+        self.step_count.add_(1)
+        bias1 = 1 - torch.pow(self.beta1, self.step_count)
+        bias2_sqrt = torch.sqrt(1 - torch.pow(self.beta2, self.step_count))
+        torch._foreach_lerp_(m, grads, 1 - self.beta1)
+        torch._foreach_mul_(v, self.beta2)
+        torch._foreach_addcmul_(v, grads, grads, 1 - self.beta2)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, bias2_sqrt)
+        torch._foreach_add_(denom, self.eps)
+        update = torch._foreach_div(m, denom)
+        torch._foreach_mul_(update, -self.lr / bias1)
+        torch._foreach_add_(params, update)
 
 
 def _penalty(weights: Sequence[torch.Tensor], l1: float, l2: float):
@@ -342,13 +392,26 @@ def fit(
             )
     n = len(tr)
     gen = torch.Generator().manual_seed(int(options.seed))
-    opt = Adam(model.parameters(), lr=options.lr)  # fresh optimiser every call
+    graphs = device.type == "cuda" and options.cuda_graphs
+    opt = Adam(model.parameters(), lr=options.lr, capturable=graphs)  # fresh optimiser every call
     dense = model.dense_weights()
     best_state = copy.deepcopy(model.state_dict())
     start_loss = math.inf
     if options.keep_start:
         start_loss = evaluate(model, va, device, options.eval_batch_size, prefix="val_")["val_loss"]
     stop = EarlyStopping(options, best_loss=start_loss)
+    total = torch.zeros((), device=device)  # the epoch's summed training loss
+
+    def step(idx: torch.Tensor) -> None:  # idx (b,): one batch, all in place (graphed_step)
+        xb, yb = tr.tokens.index_select(0, idx), tr.labels.index_select(0, idx)
+        loss = F.binary_cross_entropy_with_logits(model(xb), yb)
+        obj = loss + _penalty(dense, options.l1, options.l2) if (options.l1 or options.l2) else loss
+        opt.zero_grad(set_to_none=True)
+        obj.backward()
+        opt.step()
+        total.add_(loss.detach() * idx.shape[0])
+
+    runner = StepRunner(step, options.batch_size, device, enabled=graphs)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices), _Deterministic(device.type == "cuda" and options.deterministic):
         torch.manual_seed(int(options.seed) + 1)  # dropout masks
@@ -356,16 +419,9 @@ def fit(
             t0 = time.perf_counter()
             model.train()
             perm = torch.randperm(n, generator=gen).to(device)
-            total = torch.zeros((), device=device)
+            total.zero_()
             for i in range(0, n, options.batch_size):
-                idx = perm[i : i + options.batch_size]
-                xb, yb = tr.tokens.index_select(0, idx), tr.labels.index_select(0, idx)
-                loss = F.binary_cross_entropy_with_logits(model(xb), yb)
-                obj = loss + _penalty(dense, options.l1, options.l2) if (options.l1 or options.l2) else loss
-                opt.zero_grad(set_to_none=True)
-                obj.backward()
-                opt.step()
-                total += loss.detach() * len(idx)
+                runner(perm[i : i + options.batch_size])
             train_loss = float(total) / n
             if not math.isfinite(train_loss):
                 raise TrainingDiverged(f"training diverged at epoch {epoch} (loss is {train_loss}); try a lower --lr")
@@ -384,6 +440,7 @@ def fit(
                 callback(stop.report(row, t0, improved))
             if stop.stopped:
                 break
+    opt.zero_grad()  # the last gradients may live in the graph's memory pool: let it go
     model.load_state_dict(best_state)
     model.eval()
     return model, stop.history
@@ -485,7 +542,8 @@ def _fit_grouped(models, train, val, options, seeds, device, callback):
     def call(p, b, x):
         return functional_call(base, (p, b), (x,))
 
-    opt = Adam(params.values(), lr=options.lr)
+    graphs = device.type == "cuda" and options.cuda_graphs
+    opt = Adam(params.values(), lr=options.lr, capturable=graphs)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     n = len(tr)
     dense_names = [f"dense.{i}.0.weight" for i in range(len(base.dense))] + ["out.weight"]
@@ -493,25 +551,30 @@ def _fit_grouped(models, train, val, options, seeds, device, callback):
     best = {k: v.detach().clone() for k, v in {**params, **buffers}.items()}
     fwd_train = vmap(call, randomness="different")
     fwd_eval = vmap(call, in_dims=(0, 0, None), randomness="different")
+    total = torch.zeros(S, device=device)  # each seed's summed training loss this epoch
+
+    def step(idx: torch.Tensor) -> None:  # idx (S, b): each seed's batch, all in place (graphed_step)
+        xb, yb = tr.tokens[idx], tr.labels[idx]  # (S, b, L), (S, b, C)
+        logits = fwd_train(params, buffers, xb)
+        per_seed = F.binary_cross_entropy_with_logits(logits, yb, reduction="none").mean(dim=(1, 2))
+        obj = per_seed.sum()
+        if options.l1 or options.l2:
+            obj = obj + _penalty([params[k] for k in dense_names], options.l1, options.l2)
+        opt.zero_grad(set_to_none=True)
+        obj.backward()
+        opt.step()
+        total.add_(per_seed.detach() * idx.shape[1])
+
+    runner = StepRunner(step, options.batch_size, device, enabled=graphs)
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(int(seeds[0]) + 1)
         for epoch in range(1, options.max_epochs + 1):
             t0 = time.perf_counter()
             base.train()
             perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)  # (S, n)
-            total = torch.zeros(S, device=device)
+            total.zero_()
             for i in range(0, n, options.batch_size):
-                idx = perms[:, i : i + options.batch_size]  # (S, b)
-                xb, yb = tr.tokens[idx], tr.labels[idx]  # (S, b, L), (S, b, C)
-                logits = fwd_train(params, buffers, xb)
-                per_seed = F.binary_cross_entropy_with_logits(logits, yb, reduction="none").mean(dim=(1, 2))
-                obj = per_seed.sum()
-                if options.l1 or options.l2:
-                    obj = obj + _penalty([params[k] for k in dense_names], options.l1, options.l2)
-                opt.zero_grad(set_to_none=True)
-                obj.backward()
-                opt.step()
-                total += per_seed.detach() * idx.shape[1]
+                runner(perms[:, i : i + options.batch_size])
             base.eval()
             with torch.no_grad():
                 logits = torch.cat(
@@ -545,6 +608,7 @@ def _fit_grouped(models, train, val, options, seeds, device, callback):
                     callback(s, stops[s].report(row, t0, improved))
             if all(st.stopped for st in stops):
                 break
+    opt.zero_grad()  # the last gradients may live in the graph's memory pool: let it go
     out = []
     for s, m in enumerate(models):
         m.load_state_dict({k: v[s].clone() for k, v in best.items()})
