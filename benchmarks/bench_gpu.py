@@ -9,11 +9,18 @@ on the GPU:
 * a full ``deepprune prune`` 256 -> 4 (6 rounds, baselines) on a simulated ``deepprune-sim4``
   dataset of 20,000 training sequences: whole-process wall seconds.
 
+With a GPU it also times the 16-kernel fit on the GPU without CUDA graphs
+(``TrainOptions(cuda_graphs=False)``, eager launches): what ``graphed_step`` brings, same run.
+
 Targets (issue 18): > 1,000,000 samples/s at 16 kernels and the 256 -> 4 prune in < 20 s on the
 GPU. Without CUDA the GPU column says "not measured": no GPU figure is ever estimated.
 
     python benchmarks/bench_gpu.py                      # GPU sizes (500,000 samples, 60 epochs)
+    python benchmarks/bench_gpu.py --threads 16 --cpu-n 10000 --no-cpu-prune   # as run on the H100
     python benchmarks/bench_gpu.py --n 20000 --cpu-n 20000 --prune-epochs 3   # a quick CPU-only look
+
+The CPU prune at GPU size takes minutes (over 4.5 min on 16 threads of the H100 machine, where it
+was stopped), hence ``--no-cpu-prune``; the H100 figures are in results/gpu.tsv and gpu_h100.txt.
 
 Prints a table and writes benchmarks/results/gpu.tsv.
 """
