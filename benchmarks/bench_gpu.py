@@ -19,8 +19,9 @@ GPU. Without CUDA the GPU column says "not measured": no GPU figure is ever esti
     python benchmarks/bench_gpu.py --threads 16 --cpu-n 10000 --no-cpu-prune   # as run on the H100
     python benchmarks/bench_gpu.py --n 20000 --cpu-n 20000 --prune-epochs 3   # a quick CPU-only look
 
-The CPU prune at GPU size takes minutes (over 4.5 min on 16 threads of the H100 machine, where it
-was stopped), hence ``--no-cpu-prune``; the H100 figures are in results/gpu.tsv and gpu_h100.txt.
+The CPU prune at GPU size takes minutes (on 16 threads of the H100 machine it had not finished
+when the 470 s time limit of the whole run stopped it), hence ``--no-cpu-prune``; the H100 figures are in
+results/gpu.tsv and gpu_h100.txt.
 
 Prints a table and writes benchmarks/results/gpu.tsv.
 """
