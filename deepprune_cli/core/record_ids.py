@@ -42,10 +42,15 @@ class RecordIds(Sequence):
     @classmethod
     def from_strings(cls, ids: Iterable[str]) -> "RecordIds":
         """Ids from Python strings (any iterable of ``str``)."""
-        encoded = [s.encode("utf-8") for s in ids]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
-        return cls(b"".join(encoded), offsets)
+        ids = ids if isinstance(ids, (list, tuple)) else list(ids)
+        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)), out=offsets[1:])
+        blob = "".join(ids).encode("utf-8")
+        if len(blob) != offsets[-1]:  # not all ASCII: lengths in bytes differ from lengths in characters
+            encoded = [s.encode("utf-8") for s in ids]
+            np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+            blob = b"".join(encoded)
+        return cls(blob, offsets)
 
     @classmethod
     def concatenate(cls, parts: Sequence) -> "RecordIds":
@@ -165,14 +170,11 @@ def first_duplicate(ids) -> str | None:
             seen.add(rid)
         return None
     h = _hashes(ids)
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    same = hs[1:] == hs[:-1]
-    if not same.any():
+    hs = np.sort(h)  # a plain sort: which record holds a hash is looked up only if one repeats
+    repeated_hashes = hs[1:][hs[1:] == hs[:-1]]
+    if not len(repeated_hashes):
         return None
-    repeated = np.zeros(len(h), dtype=bool)
-    repeated[order[1:][same]] = True
-    repeated[order[:-1][same]] = True
+    repeated = np.isin(h, repeated_hashes)
     seen = set()
     for i in np.flatnonzero(repeated).tolist():  # ascending: record order
         rid = ids[i]
