@@ -15,10 +15,14 @@ import numpy as np
 OUT = Path(os.environ.get("DEEPPRUNE_BENCH_DIR", Path(__file__).resolve().parent.parent / "bench_out"))
 
 
-def random_fasta(n: int, length: int = 101, seed: int = 0, gz: bool = False) -> Path:
-    """A FASTA of ``n`` uniform random ``length``-bp records (cached under bench_out/)."""
+def random_fasta(n: int, length: int = 101, seed: int = 0, gz: bool = False, labelled: bool = False) -> Path:
+    """A FASTA of ``n`` uniform random ``length``-bp records (cached under bench_out/).
+
+    ``labelled``: headers carry ``label=1`` (even records) or ``label=0`` (odd), so ``train`` uses
+    the records as they are (no shuffled negatives)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"random_{n}x{length}_s{seed}.fa{'.gz' if gz else ''}"
+    tag = "_labelled" if labelled else ""
+    path = OUT / f"random_{n}x{length}_s{seed}{tag}.fa{'.gz' if gz else ''}"
     if path.exists():
         return path
     rng = np.random.default_rng(seed)
@@ -28,7 +32,7 @@ def random_fasta(n: int, length: int = 101, seed: int = 0, gz: bool = False) -> 
     body = lines.tobytes()
     chunks = []
     for i in range(n):
-        chunks.append(b">seq%d\n" % i)
+        chunks.append(b">seq%d label=%d\n" % (i, 1 - i % 2) if labelled else b">seq%d\n" % i)
         chunks.append(body[i * (length + 1) : (i + 1) * (length + 1)])
     data = b"".join(chunks)
     tmp = path.with_suffix(".tmp")

@@ -11,6 +11,13 @@ model sees them. The ratio says how many such "just load it" footprints each com
     python benchmarks/bench_scale.py [--n 1000000] [--epochs 2] [--threads 2]
 
 Prints a table and writes benchmarks/results/scale.tsv.
+
+``--memory``: resident bytes per base through ``deepprune train`` instead (issue 18's ≤ 2 B/base):
+the marginal cost, (peak RSS at ``--n`` records - peak RSS at ``--n``/4) / (bases between them),
+on labelled uniform random 101-bp FASTA (half label=1: the records are used as they are, no
+shuffled negatives), ``train --arch deepbind --kernels 16 --epochs 1``; the fixed part (Python,
+torch, the model) cancels. Reference in the same run, measured the same way: the Biopython
+load-as-strings program above. Writes benchmarks/results/scale_memory.txt.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import csv
 import sys
 from pathlib import Path
 
-from _common import OUT, deepprune, timed_process
+import os
+
+from _common import OUT, deepprune, random_fasta, timed_process
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,6 +40,31 @@ seqs = [str(r.seq) for r in SeqIO.parse(sys.argv[1], "fasta")]
 """
 
 
+def memory(n: int, threads: int) -> None:
+    """Marginal resident bytes per base of ``train`` and of the reference, between n/4 and n records."""
+    lines = [f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start"]
+    say = lambda line: (print(line, flush=True), lines.append(line))  # noqa: E731
+    sizes = (n // 4, n)
+    bases = {k: 101 * k for k in sizes}
+    peaks: dict[str, dict[int, float]] = {"train": {}, "reference": {}}
+    for k in sizes:
+        fa = random_fasta(k, labelled=True)
+        _, peaks["reference"][k] = timed_process([sys.executable, "-c", LOAD_AS_STRINGS, fa])
+        wall, peaks["train"][k] = timed_process(deepprune(
+            "train", fa, "--arch", "deepbind", "--kernels", 16, "--epochs", 1, "--threads", threads, "--seed", 0,
+            "-q", "-o", OUT / "scale_memory_model", "--force"))
+        say(f"{k:>9,} x 101 bp: train peak {peaks['train'][k]:6.0f} MiB ({wall:.1f} s); "
+            f"reference peak {peaks['reference'][k]:6.0f} MiB  [load {os.getloadavg()[0]:.2f}]")
+    per_base = {what: (p[n] - p[n // 4]) * 2**20 / (bases[n] - bases[n // 4]) for what, p in peaks.items()}
+    say(f"train: {per_base['train']:.2f} B/base resident (marginal, {n // 4:,} -> {n:,} records); "
+        f"fixed part {peaks['train'][n] - per_base['train'] * bases[n] / 2**20:.0f} MiB")
+    say(f"reference (Biopython, list of str): {per_base['reference']:.2f} B/base")
+    say(f"ratio train / reference: {per_base['train'] / per_base['reference']:.2f}x")
+    say(f"load average {os.getloadavg()[0]:.2f} at the end")
+    (HERE / "results").mkdir(parents=True, exist_ok=True)
+    (HERE / "results" / "scale_memory.txt").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="training sequences")
@@ -38,7 +72,11 @@ def main() -> None:
     ap.add_argument("--kernels", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(HERE / "results" / "scale.tsv"))
+    ap.add_argument("--memory", action="store_true", help="resident B/base through train (see above) only")
     args = ap.parse_args()
+    if args.memory:
+        memory(args.n, args.threads)
+        return
     n_total = int(round(args.n / 0.8))
     sim = OUT / f"scale_sim1_{args.n}"
     rows = []

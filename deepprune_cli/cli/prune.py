@@ -165,7 +165,7 @@ def command(
     prep = prepare_training(
         pos, neg, test, valid=valid, spec=spec, arch=arch, kernels=opts.start_kernels, kernel_length=kernel_length,
         both_strands=both_strands, negative_copies=negative_copies, val_fraction=val_fraction, seed=seed,
-        device=dev, threads=threads,
+        device=dev, threads=threads, reorder_input=True,  # pos is not needed in file order again
     )  # fmt: skip
     if prep.spec.n_outputs != 1:
         raise InputError(f"{pos.source}: pruning needs binary labels (one class); the input has {prep.spec.n_outputs}")

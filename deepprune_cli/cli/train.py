@@ -178,6 +178,7 @@ def command(
         seed=seed,
         device=dev,
         threads=threads,
+        reorder_input=True,  # pos is not needed in file order again: its tokens become the split's
     )
     spec = prep.spec
     if spec.kernel_length > prep.info["max_length"]:

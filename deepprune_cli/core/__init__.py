@@ -12,6 +12,7 @@ Modules, one idea each:
 
 ============= ==============================================================================
 sequences     FASTA / DeepBind ``.seq`` / Zeng ``.data`` / BED+genome readers; uint8 tokens
+record_ids    record ids in one blob: a read-only list of ``str`` at a fraction of the memory
 shuffle       exact uniform k-let shuffles
 kernels       which compiled kernels run shuffles and FASTA I/O: the C extension or numba
 motifs        the :class:`Motif` type, MEME read/write, bundled JASPAR collections
@@ -21,7 +22,7 @@ prepare       the whole input side of ``train``/``prune`` in one call
 architectures specs of the networks: DeepBind, Zeng et al. (2016), Koo & Eddy (2019)
 first_layer   the first convolution over tokens: one-hot, gather and fused numba kernels
 models        :class:`MotifCNN` from a spec, physical kernel removal
-layout        sequences as a model's input: token matrices, tensors on a device
+layout        sequences as a model's input: token matrices, in-place splits, tensors on a device
 training      the fit loop with early stopping, prediction, devices and threads
 graphed_step  a training step captured once and replayed as a CUDA graph (GPU speed)
 seeds         one model per seed (best of N restarts) on the same data: fit, measure, write (``deepprune train``)
@@ -56,6 +57,7 @@ _EXPORTS = {
         "SequenceSet", "read_sequences", "read_fasta", "read_bed", "write_fasta", "format_fasta",
         "encode", "decode", "reverse_complement", "one_hot", "stream_sequences",
     ),
+    "record_ids": ("RecordIds",),
     "shuffle": ("shuffle_set", "shuffle_tokens", "write_shuffled", "klet_counts"),
     "kernels": ("kernel_backend",),
     "motifs": ("Motif", "read_meme", "parse_meme", "write_meme", "format_meme", "load_motifs"),
@@ -68,7 +70,7 @@ _EXPORTS = {
     "architectures": ("ArchSpec", "ARCHITECTURES", "ACTIVATIONS", "DEFAULT_TRAIN_ARCH", "arch_spec"),
     "first_layer": ("CONV_IMPLS", "conv_onehot", "fused_kernel_features"),
     "models": ("build_model", "MotifCNN", "select_kernels"),
-    "layout": ("DeviceData", "to_device", "model_tokens", "token_matrix"),
+    "layout": ("DeviceData", "to_device", "model_tokens", "token_matrix", "partition_rows"),
     "training": ("TrainOptions", "fit", "fit_many", "predict", "kernel_activations"),
     "graphed_step": ("StepRunner",),
     "seeds": ("TrainedModel", "fit_seeds", "restart_seeds", "write_trained"),

@@ -103,6 +103,7 @@ def prepare_training(
     seed: int = 0,
     device: torch.device | str = "cpu",
     threads: int | None = None,
+    reorder_input: bool = False,
 ) -> PreparedData:
     """Label, (shuffle,) resolve the architecture, split and move to ``device``.
 
@@ -112,6 +113,13 @@ def prepare_training(
     Give ``valid`` to validate on that set instead of a split of the input (``val_fraction`` must
     then be None): it is labelled like the input and, when the input got dinucleotide-shuffled
     negatives, gets them too if it has none of its own (seeded from ``seed``).
+
+    The training and validation parts of fixed-length data are views of one token matrix, reordered
+    in place (training records first; :func:`layout.partition_rows`) rather than copies: that saves
+    a copy of every token (1 byte per base). Records that were combined here (shuffled negatives,
+    a negatives file) are reordered always; ``positives`` itself only with ``reorder_input=True``,
+    which lets its records (tokens, ids, labels) change order, the same records still: give it
+    when ``positives`` is not needed in its file order afterwards (``deepprune train`` and ``prune``).
     """
     if valid is not None and val_fraction is not None:
         raise InputError("--valid and --val-fraction exclude each other (a given validation set is not split)")
@@ -134,9 +142,12 @@ def prepare_training(
             layout.check_lengths(data.seqs, spec.seq_len, spec.name)
     if test is not None:
         check_test_set(test, spec)
+    # Before any reordering: the fingerprint names the data in its input order.
+    data_fingerprint = datasets.fingerprint(data.seqs)
     if valid is None:
         train_idx, val_idx = datasets.split_validation(data, val_fraction, seed=seed)
-        train_dd, val_dd = _split_to_device(data.seqs, train_idx, val_idx, spec, device)
+        own = reorder_input or not np.may_share_memory(data.seqs.tokens, positives.tokens)
+        train_dd, val_dd = _split_to_device(data, train_idx, val_idx, spec, device, in_place=own)
         n_train, n_val = len(train_idx), len(val_idx)
         del train_idx, val_idx
     else:
@@ -151,7 +162,7 @@ def prepare_training(
             val_dd = to_device((layout.token_matrix(val_set, L), val_set.labels), device)
     info = dict(
         data.info,
-        fingerprint=datasets.fingerprint(data.seqs),
+        fingerprint=data_fingerprint,
         split_seed=seed,
         val_fraction=val_fraction,
         n_train=n_train,
@@ -166,21 +177,30 @@ def prepare_training(
 
 
 def _split_to_device(
-    seqs: SequenceSet,
+    data: datasets.TrainingData,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
     spec: architectures.ArchSpec,
     device: torch.device,
+    in_place: bool = False,
 ) -> tuple[DeviceData, DeviceData]:
-    """Training and validation parts of ``seqs`` (records ``train_idx``, ``val_idx``: int ``(n_train,)``,
-    ``(n_val,)``) as DeviceData: uint8 tokens ``(n_part, L)``, float32 labels ``(n_part, C)``.
+    """Training and validation parts of ``data.seqs`` (records ``train_idx``, ``val_idx``: int
+    ascending ``(n_train,)``, ``(n_val,)``) as DeviceData: uint8 tokens ``(n_part, L)``, float32
+    labels ``(n_part, C)``.
 
-    Rows are gathered straight from ``seqs.tokens`` (:func:`layout.token_matrix` with ``index``):
-    each token is copied once, into its part, and no per-part SequenceSet (ids, offsets) is built.
-    ``L`` is the architecture's one length, or for pooled architectures the longest record of
-    ``seqs`` and at least the architecture's minimum, shared by both parts.
+    ``in_place`` with fixed-length records already at ``L``: the records are reordered in place,
+    training part first (:func:`layout.partition_rows`, ``data.groups`` along), and both parts are
+    views of the one token matrix (on the CPU no token is copied). Otherwise rows are gathered
+    straight from ``seqs.tokens`` (:func:`layout.token_matrix` with ``index``): each token is copied
+    once, into its part. ``L`` is the architecture's one length, or for pooled architectures the
+    longest record and at least the architecture's minimum, shared by both parts.
     """
+    seqs = data.seqs
     L = spec.seq_len if spec.flattens else max(int(seqs.lengths.max()), spec.min_length())
+    if in_place and seqs.fixed_length() == L and layout.partition_rows(seqs, train_idx, val_idx):
+        data.groups = np.concatenate([data.groups[train_idx], data.groups[val_idx]])
+        mat, m = seqs.as_matrix(), len(train_idx)
+        return to_device((mat[:m], seqs.labels[:m]), device), to_device((mat[m:], seqs.labels[m:]), device)
     parts = []
     for idx in (train_idx, val_idx):
         parts.append(to_device((layout.token_matrix(seqs, L, index=idx), seqs.labels[idx]), device))
