@@ -234,7 +234,8 @@ def main() -> None:
             return
         acs = sorted(ENCODE.glob("*_AC.seq.gz"))
         if args.only:
-            acs = [a for a in acs if any(a.name.startswith(p) for p in args.only.split(","))]
+            prefixes = args.only.split(",")  # in the order given (a run cut short has the first ones)
+            acs = [a for p in prefixes for a in acs if a.name.startswith(p)]
         loaders = [lambda a=a: prepare_encode(a, args.rounds, args.seed, args.max_peaks) for a in acs]
     out = Path(args.out or HERE / "results" / f"prune_loss_{args.data}.tsv")
     out.parent.mkdir(parents=True, exist_ok=True)
