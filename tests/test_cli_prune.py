@@ -73,6 +73,7 @@ def test_prune_from_existing_model_and_too_many_rounds(tmp_path):
         (["--compact-loss", "-0.1"], "--compact-loss must be in [0, 1)"),
         (["--baseline-seeds", "0"], "--baseline-seeds must be at least 1"),
         (["--no-baseline", "--baseline-seeds", "2"], "--baseline-seeds applies to baselines"),
+        (["--activation", "tanh"], "--activation"),
     ],
 )
 def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
@@ -81,6 +82,38 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
     proc = run_cli("prune", pos, "-o", out, *args)
     assert_clean_error(proc, fragment)
     assert not out.exists() and not (tmp_path / ".out.partial").exists()
+
+
+def test_activation_exp_is_stored_in_every_stage_and_default_stays_relu(tmp_path):
+    pos = _fasta(tmp_path)
+    args = ["--kernels", 2, "--rounds", 1, "--seed", 3, "-q", *FAST]
+    exp = run_cli("prune", pos, "-o", tmp_path / "exp", "--activation", "exp", *args)
+    plain = run_cli("prune", pos, "-o", tmp_path / "plain", *args)
+    relu = run_cli("prune", pos, "-o", tmp_path / "relu", "--activation", "relu", *args)
+    assert exp.returncode == plain.returncode == relu.returncode == 0, (exp.stderr_text, plain.stderr_text)
+    for stage in ("round0_initial", "round1_deepprune", "round1_inter", "round1_baseline", "final"):
+        act = json.loads((tmp_path / "exp" / stage / "config.json").read_text())["spec"]["convs"][0]["activation"]
+        assert act == "exp", stage
+        act = json.loads((tmp_path / "plain" / stage / "config.json").read_text())["spec"]["convs"][0]["activation"]
+        assert act == "relu", stage
+    # no --activation is the architecture's own (deepbind: ReLU): the same models as --activation relu
+    for stage in ("round0_initial", "final"):
+        assert (tmp_path / "plain" / stage / "weights.pt").read_bytes() == (tmp_path / "relu" / stage / "weights.pt").read_bytes()
+    assert (tmp_path / "plain" / "final" / "weights.pt").read_bytes() != (tmp_path / "exp" / "final" / "weights.pt").read_bytes()
+    # the saved exp model reloads and predicts what the run measured
+    from deepprune_cli.core.pruning import read_summary
+    from deepprune_cli.core.sequences import read_sequences
+    from deepprune_cli.core.store import load_model
+
+    rec = load_model(tmp_path / "exp" / "final")
+    assert rec.model.spec.convs[0].activation == "exp"
+    row = next(r for r in read_summary(tmp_path / "exp") if (r["round"], r["variant"]) == (1, "deepprune"))
+    assert rec.metrics["val_auroc"] == pytest.approx(row["val_auroc"], abs=1e-6)
+    # a start model from --from has its own activation
+    proc = run_cli("prune", pos, "--from", tmp_path / "exp" / "final", "--activation", "relu", "--kernels", 1,
+                   "--rounds", 1, "-o", tmp_path / "x", *FAST)
+    assert_clean_error(proc, "--activation", "--from")
+    assert not (tmp_path / "x").exists()
 
 
 def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):

@@ -59,6 +59,9 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--arch", default="deepbind", show_default=True,
               help="Architecture of the start model (its first layer must be globally max-pooled: deepbind, 1layer, ...).")
 @click.option("--kernel-length", type=int, default=None, help="First-layer kernel width in bp [deepbind: 24].")
+@click.option("--activation", type=click.Choice(["relu", "exp"]), default=None,
+              help="First-layer activation of the start model and every pruned model: relu, or exp (Koo & Ploenzke "
+              "2021's exponential) [default: the architecture's: relu for deepbind].")
 @click.option("--both-strands/--one-strand", default=True, show_default=True,
               help="Also scan the reverse complement with the same kernels.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
@@ -76,7 +79,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
 def command(
     input_path, output, from_model, kernels, rounds, tolerance, distinct, compact_loss, criterion, lr_decay, baseline, baseline_seeds,
-    lottery, resume, negatives, negative_copies, arch, kernel_length, both_strands, batch_size, lr, epochs, patience,
+    lottery, resume, negatives, negative_copies, arch, kernel_length, activation, both_strands, batch_size, lr, epochs, patience,
     val_fraction, valid_path, test_path,
     seed, fmt, genome, width, device, threads, as_json, quiet,
 ):  # fmt: skip
@@ -151,10 +154,13 @@ def command(
             raise InputError(f"{from_model}: pruning needs a first layer with global max pooling ({start.spec.name} has none)")
         if lottery:
             raise InputError("--lottery needs the start model's initial weights; it cannot be used with --from")
+        if activation is not None:
+            raise InputError("--activation sets the start model's first layer; with --from the model has its own")
         spec = start.spec
     else:
         spec = None
-        probe = architectures.arch_spec(arch, opts.start_kernels, kernel_length, 1, both_strands, seq_len=200)
+        probe = architectures.arch_spec(arch, opts.start_kernels, kernel_length, 1, both_strands, seq_len=200,
+                                        activation=activation)
         if probe.convs[0].pool != "global":
             raise InputError(f"--arch {arch}: pruning needs a first layer with global max pooling (deepbind, 1layer, ...)")
 
@@ -169,6 +175,9 @@ def command(
     )  # fmt: skip
     if prep.spec.n_outputs != 1:
         raise InputError(f"{pos.source}: pruning needs binary labels (one class); the input has {prep.spec.n_outputs}")
+    if activation is not None:
+        # as train does: the start model's first layer; pruned models inherit it (and config.json stores it)
+        prep.spec.convs[0].activation = activation
     test_dd = layout.to_device(test, dev, prep.spec) if test is not None else None
 
     con = console()
