@@ -18,6 +18,19 @@ DATA = Path(__file__).parent / "data"
 os.environ["DEEPPRUNE_DEVICE"] = "cpu"
 
 
+def as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child that a test interrupts: SIGINT handled as in a foreground terminal.
+
+    A shell starts background jobs (``cmd &``, ``nohup``) with SIGINT ignored, children inherit
+    that, and Python then never raises KeyboardInterrupt: a suite started that way would see
+    Ctrl-C tests pass through their runs. The tests model a user pressing Ctrl-C, so the child
+    gets the default disposition back before ``exec``.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(*args, input: bytes | None = None, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m deepprune_cli ARGS`` in a real subprocess; stdout/stderr captured as text."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import assert_clean_error, run_cli
+from conftest import as_in_a_terminal, assert_clean_error, run_cli
 from deepprune_cli.core.sequences import parse_fasta_bytes, read_sequences
 from deepprune_cli.core.shuffle import klet_counts
 
@@ -137,7 +137,7 @@ def test_a_signal_mid_stream_leaves_no_output(tmp_path, sig, code, word):
     # to come (stdin stays open): the signal ends the run, nothing is left under any name.
     body = b"".join(b">s%d\n%s\n" % (i, b"ACGTTGCAAC" * 10) for i in range(100_000))  # ~11 MB: 3 chunks
     proc = subprocess.Popen([sys.executable, "-m", "deepprune_cli", "shuffle", "-", "-o", str(tmp_path / "out.fa")],
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_in_a_terminal)
     try:
         proc.stdin.write(body)
         proc.stdin.flush()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ebox_fasta
+from conftest import as_in_a_terminal, ebox_fasta
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -65,7 +65,8 @@ class Child:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-c", INJECT, *map(str, inject)] if inject else [sys.executable, "-m", "deepprune_cli"]
         with open(log, "wb") as err:
-            self.proc = subprocess.Popen([*cmd, *map(str, args)], stdout=subprocess.DEVNULL, stderr=err, env=env)
+            self.proc = subprocess.Popen([*cmd, *map(str, args)], stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                         preexec_fn=as_in_a_terminal)
 
     @property
     def stderr(self) -> str:
