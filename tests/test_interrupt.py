@@ -260,3 +260,30 @@ def test_an_interrupt_wrapped_by_c_code_still_counts_as_one():
     assert _interruption(wrapped(Terminated())) == ("terminated", 143)
     assert _interruption(wrapped(KeyboardInterrupt())) == ("interrupted", 130)
     assert _interruption(ValueError("unrelated")) is None
+
+
+SWALLOWED = """
+import ctypes, os, signal, sys, time
+from deepprune_cli.cli import main as M
+from deepprune_cli.cli.common import Terminated
+sig = getattr(signal, sys.argv[1])
+restore = M._install_signal_handlers()
+# The handler raises inside a C library's Python callback, which swallows it (as llvmlite's did
+# while numba compiled, under a SLURM scancel): the run must still unwind.
+f = ctypes.CFUNCTYPE(None)(lambda: (os.kill(os.getpid(), sig), time.sleep(0.05)))
+try:
+    f()
+    for _ in range(300):
+        time.sleep(0.01)
+    print("carried on")
+except (Terminated, KeyboardInterrupt) as e:
+    print("unwound:", type(e).__name__)
+restore()
+"""
+
+
+@pytest.mark.parametrize("sig, exc", [("SIGTERM", "Terminated"), ("SIGINT", "KeyboardInterrupt")])
+def test_a_signal_swallowed_by_a_c_callback_still_ends_the_run(sig, exc):
+    proc = subprocess.run([sys.executable, "-c", SWALLOWED, sig], capture_output=True, text=True, timeout=60,
+                          preexec_fn=as_in_a_terminal)
+    assert proc.stdout.strip() == f"unwound: {exc}", (proc.stdout, proc.stderr)

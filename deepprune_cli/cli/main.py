@@ -14,6 +14,7 @@ unwinds and every atomic writer removes its temporary file or directory before t
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import importlib.util
 import signal
@@ -153,15 +154,38 @@ def _install_signal_handlers():
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     _received.clear()
+    redeliver = []  # set when a signal's exception was swallowed: raise it again, grace or not
 
     def handler(signum, frame):
         now = time.monotonic()
-        if _received and now - _received[-1][1] < REPEAT_GRACE_S:
+        if redeliver:
+            redeliver.clear()
+            signum = _received[0][0]
+        elif _received and now - _received[-1][1] < REPEAT_GRACE_S:
             return
-        _received.append((signum, now))
+        else:
+            _received.append((signum, now))
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise Terminated()
+
+    # A handler's exception raised while a C library runs a Python callback is swallowed there
+    # ("Exception ignored on calling ctypes callback function"): seen when SIGTERM arrived while
+    # numba's llvmlite compiled a kernel, and the run then carried on. Such an exception is
+    # delivered again to the main thread, where it unwinds the run as usual.
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info):
+        if isinstance(info.exc_value, (KeyboardInterrupt, Terminated)) and _received:
+            redeliver.append(True)
+            # a moment later, from another thread: the main thread then runs the handler at its next
+            # step after the callback (raised from here it would be lost again; if it lands in
+            # another callback, this hook sends it once more)
+            timer = threading.Timer(0.01, _thread.interrupt_main, args=(_received[0][0],))
+            timer.daemon = True
+            timer.start()
+            return
+        previous_hook(info)
 
     previous = {}
     for sig, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
@@ -169,10 +193,14 @@ def _install_signal_handlers():
         if current is default:
             previous[sig] = current
             signal.signal(sig, handler)
+    if previous:
+        sys.unraisablehook = unraisable
 
     def restore():
         for sig, old in previous.items():
             signal.signal(sig, old)
+        if previous:
+            sys.unraisablehook = previous_hook
 
     return restore
 
