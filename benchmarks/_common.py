@@ -1,7 +1,8 @@
-"""Helpers shared by the benchmarks: synthetic inputs and whole-process measurement."""
+"""Helpers shared by the benchmarks: synthetic inputs, whole-process measurement, results tables."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import resource
@@ -13,6 +14,18 @@ from pathlib import Path
 import numpy as np
 
 OUT = Path(os.environ.get("DEEPPRUNE_BENCH_DIR", Path(__file__).resolve().parent.parent / "bench_out"))
+
+
+def write_tsv(path, rows: list[dict], float_format: str = ".6f") -> None:
+    """Result rows as a TSV under ``path`` (its folder made): the first row's keys are the columns,
+    floats are written with ``float_format``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (format(v, float_format) if isinstance(v, float) else v) for k, v in r.items()})
 
 
 def random_fasta(n: int, length: int = 101, seed: int = 0, gz: bool = False, labelled: bool = False) -> Path:

@@ -23,10 +23,13 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import write_tsv  # noqa: E402
 
 
 def motif_set(m: int, seed: int = 2026) -> list[str]:
@@ -115,12 +118,7 @@ def main() -> None:
                     print(f"m={m} k={k:<3} seed {seed} {act:<4}: val {row['val_auroc']:.4f} test {row['test_auroc']:.4f} "
                           f"bayes {bayes:.4f} gap {row['gap']:.4f} epoch {row['best_epoch']} ({row['seconds']:.0f} s)",
                           flush=True)  # fmt: skip
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_tsv(args.out, rows)
     summarize(rows, acts)
     print(f"wrote {args.out}")
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _common import write_tsv  # noqa: E402
 PRESETS = [f"deepprune-sim{i}" for i in range(1, 6)]
 P_RECOVERED = 1e-4
 
@@ -190,7 +191,7 @@ def encode_main(a) -> None:
                   f"({row['curve']}), "
                   f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f} "
                   f"({row['seconds']:.0f} s)", flush=True)
-    write_rows(a.out, rows)
+    write_tsv(a.out, rows)
     import statistics
 
     clean = sum(r["distinct"] == r["motifs_written"] for r in rows)
@@ -214,16 +215,6 @@ def encode_main(a) -> None:
             p = wilcoxon([x for x, _ in pairs], [y for _, y in pairs], alternative="greater").pvalue
             print(f"  vs the 4-kernel baseline of {ref.name}: better in {wins}/{len(pairs)}, one-sided Wilcoxon p = {p:.3g}")
     print(f"wrote {a.out}")
-
-
-def write_rows(path: str, rows: list[dict]) -> None:
-    """The result rows as TSV (floats with six decimals)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
 def main() -> None:
@@ -265,7 +256,7 @@ def main() -> None:
                   f"kernels per true motif {row['kernels_per_truth']}, {row['distinct']} distinct "
                   f"(groups per true motif {row['groups_per_truth']}), "
                   f"test AUROC {row['test_auroc']:.4f} ({row['seconds']:.0f} s)", flush=True)
-    write_rows(a.out, rows)
+    write_tsv(a.out, rows)
     n = len(rows)
     ok = sum(r["auto_ok"] for r in rows)
     mok = sum(r["auto_motifs_ok"] for r in rows)

@@ -29,7 +29,6 @@ Prints a table and writes benchmarks/results/gpu.tsv.
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import write_tsv  # noqa: E402
 
 
 def train_rate(device: str, kernels: int, n: int, epochs: int, seeds: int, threads: int, graphs: bool = True) -> float:
@@ -140,11 +141,7 @@ def main() -> int:
         record(f"prune 256 -> 4, {args.n_train:,} seq, <= {args.prune_epochs} epochs/fit", "seconds", values)
     print("targets (GPU): > 1,000,000 samples/s at K=16; prune 256 -> 4 on 20,000 sequences < 20 s" +
           ("" if gpu else " - not checked here: no GPU"))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
-        w.writeheader()
-        w.writerows(rows)
+    write_tsv(args.out, rows)
     print(f"wrote {args.out}")
     return 0
 

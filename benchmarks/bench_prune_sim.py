@@ -17,13 +17,15 @@ Writes benchmarks/results/prune_sim.tsv (one row per set and seed) and prints a 
 from __future__ import annotations
 
 import argparse
-import csv
 import multiprocessing as mp
 import statistics
+import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import write_tsv  # noqa: E402
 PRESETS = [f"deepprune-sim{i}" for i in range(1, 6)]
 
 
@@ -105,13 +107,7 @@ def main() -> None:
             rows.append(row)
             print(f"{row['set']:<22} seed {row['seed']}: deepprune {row['deepprune']:.4f}  baseline "
                   f"{row['baseline']:.4f}  bayes {row['bayes']:.4f}  ({row['seconds']:.0f} s)", flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    cols = list(rows[0])
-    with open(args.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, cols, delimiter="\t")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_tsv(args.out, rows)
     print(f"\n{'set':<22} {'deepprune':>16} {'baseline':>16} {'inter':>8} {'bayes':>7} {'gap closed':>10}")
     wins = 0
     for name in sets:

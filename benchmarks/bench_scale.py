@@ -23,13 +23,12 @@ load-as-strings program above. Writes benchmarks/results/scale_memory.txt.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import os
 
-from _common import OUT, deepprune, random_fasta, timed_process
+from _common import OUT, deepprune, random_fasta, timed_process, write_tsv
 
 HERE = Path(__file__).resolve().parent
 
@@ -104,12 +103,7 @@ def main() -> None:
     print(f"\npeak memory relative to holding the sequences as Python strings ({ref['peak_rss_mib']:.0f} MiB):")
     for r in rows:
         print(f"  {r['step']:<44} {r['vs_reference_memory']:5.2f}x")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_tsv(args.out, rows, ".3f")
     print(f"wrote {args.out}")
 
 

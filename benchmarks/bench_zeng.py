@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import write_tsv  # noqa: E402
 ZENG = Path(os.environ.get("DEEPPRUNE_ZENG", HERE.parent.parent / "shared" / "data" / "zeng"))
 NAME = "wgEncodeAwgTfbsSydhGm12878Stat3IggmusUniPk"
 
@@ -86,12 +88,7 @@ def main() -> int:
         print(f"{config:16s} mean over {len(rs)} seed(s): val {statistics.mean(r['val_auroc'] for r in rs):.4f} "
               f"test {statistics.mean(r['test_auroc'] for r in rs):.4f}")  # fmt: skip
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_tsv(out, rows, ".4f")
     print(f"wrote {out}")
     return 0
 

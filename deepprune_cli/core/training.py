@@ -251,10 +251,6 @@ class Adam:
         idx = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not idx:
             return
-        if self.capturable:
-            self._step_on_device(idx)
-            return
-        self.steps += 1
         params = [self.params[i] for i in idx]
         grads = [self.params[i].grad for i in idx]
         m = [self.exp_avg[i] for i in idx]
@@ -262,33 +258,23 @@ class Adam:
         torch._foreach_lerp_(m, grads, 1 - self.beta1)
         torch._foreach_mul_(v, self.beta2)
         torch._foreach_addcmul_(v, grads, grads, 1 - self.beta2)
-        bias1 = 1 - self.beta1**self.steps
-        bias2_sqrt = (1 - self.beta2**self.steps) ** 0.5
+        if self.capturable:  # float32 bias corrections on the device: not bit-identical to the host's
+            self.step_count.add_(1)
+            bias1 = 1 - torch.pow(self.beta1, self.step_count)
+            bias2_sqrt = torch.sqrt(1 - torch.pow(self.beta2, self.step_count))
+        else:
+            self.steps += 1
+            bias1 = 1 - self.beta1**self.steps
+            bias2_sqrt = (1 - self.beta2**self.steps) ** 0.5
         denom = torch._foreach_sqrt(v)
         torch._foreach_div_(denom, bias2_sqrt)
         torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(params, m, denom, -self.lr / bias1)
-
-    def _step_on_device(self, idx: list[int]) -> None:
-        """The same update with the step count and bias corrections as device tensors (no host
-        value changes between steps, so a CUDA graph can replay it). float32 bias corrections:
-        not bit-identical to :meth:`step`'s float64 ones."""
-        params = [self.params[i] for i in idx]
-        grads = [self.params[i].grad for i in idx]
-        m = [self.exp_avg[i] for i in idx]
-        v = [self.exp_avg_sq[i] for i in idx]
-        self.step_count.add_(1)
-        bias1 = 1 - torch.pow(self.beta1, self.step_count)
-        bias2_sqrt = torch.sqrt(1 - torch.pow(self.beta2, self.step_count))
-        torch._foreach_lerp_(m, grads, 1 - self.beta1)
-        torch._foreach_mul_(v, self.beta2)
-        torch._foreach_addcmul_(v, grads, grads, 1 - self.beta2)
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(denom, bias2_sqrt)
-        torch._foreach_add_(denom, self.eps)
-        update = torch._foreach_div(m, denom)
-        torch._foreach_mul_(update, -self.lr / bias1)
-        torch._foreach_add_(params, update)
+        if self.capturable:  # addcdiv takes only a host number as its factor
+            update = torch._foreach_div(m, denom)
+            torch._foreach_mul_(update, -self.lr / bias1)
+            torch._foreach_add_(params, update)
+        else:
+            torch._foreach_addcdiv_(params, m, denom, -self.lr / bias1)
 
 
 def _penalty(weights: Sequence[torch.Tensor], l1: float, l2: float):
