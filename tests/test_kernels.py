@@ -1,5 +1,6 @@
 """The C kernels (``deepprune_cli.core._native``) against their numba references, byte for byte,
-the fallback to numba when the extension cannot be imported, and what ``deepprune shuffle`` imports."""
+the fallback to numba when the extension cannot be imported, and what ``deepprune shuffle`` and
+``deepprune train`` import."""
 
 from __future__ import annotations
 
@@ -166,6 +167,71 @@ def test_parsed_and_formatted_fasta_is_the_same_on_both_backends(monkeypatch):
     assert results[0][0] == ["a", "b", "c"]
 
 
+# -- the fused first layer -----------------------------------------------------------------------
+
+
+@st.composite
+def first_layer_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32)))
+    K = draw(st.sampled_from([1, 3, 4, 16, 63, 64, 65, 129, 256]))  # around the C kernel's chunk of 128
+    W = draw(st.integers(1, 30))
+    L = W + draw(st.integers(0, 160))
+    B = draw(st.integers(0, 40))
+    weight = rng.normal(size=(K, 4, W)).astype(np.float32)
+    if draw(st.booleans()):  # ties: a max reached at several windows goes to the first of them
+        weight = np.round(weight).astype(np.float32)
+    return dict(weight=weight, bias=rng.normal(size=K).astype(np.float32),
+                tokens=rng.integers(0, draw(st.sampled_from([1, 4, 5])), size=(B, L)).astype(np.uint8),
+                grad=(rng.normal(size=(B, K)) * (rng.random((B, K)) < 0.7)).astype(np.float32),
+                both=draw(st.booleans()), relu=draw(st.booleans()), g=draw(st.integers(1, 4)))
+
+
+def _bits(*arrays):
+    return [(a.dtype.str, a.shape, a.tobytes()) for a in arrays]
+
+
+@needs_c
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=first_layer_cases(), threads=st.integers(1, 3))
+def test_c_first_layer_is_the_numba_first_layer_bit_for_bit(case, threads):
+    c = dict(weight=case["weight"], both=case["both"], g=case["g"])
+    table = kernels.first_layer_table(**c, backend="c")
+    assert _bits(table) == _bits(kernels.first_layer_table(**c, backend="numba"))
+    assert table.ctypes.data % 64 == 0  # rows start on cache lines (see kernels._aligned_empty)
+    W = case["weight"].shape[2]
+    fwd = [kernels.first_layer_forward(case["tokens"], table, case["g"], W, case["bias"], case["relu"],
+                                       threads=t, backend=b) for t, b in ((threads, "c"), (2, "numba"))]
+    assert _bits(*fwd[0]) == _bits(*fwd[1])
+    out, arg, strand = fwd[0]
+    bwd = [kernels.first_layer_backward(case["tokens"], arg, strand, case["grad"], W, threads=t, backend=b)
+           for t, b in ((threads, "c"), (1, "numba"))]
+    assert _bits(*bwd[0]) == _bits(*bwd[1])
+
+
+@needs_c
+def test_c_first_layer_is_the_torch_convolution_and_refuses_a_non_token():
+    import torch
+
+    from deepprune_cli.core.first_layer import conv_onehot, reverse_complement_weight
+
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(6, 4, 9)).astype(np.float32)
+    tokens = rng.integers(0, 5, size=(50, 40)).astype(np.uint8)
+    out, arg, strand = kernels.first_layer_forward(tokens, kernels.first_layer_table(w, True, 3), 3, 9,
+                                                   np.zeros(6, np.float32), False, backend="c")
+    wt = torch.from_numpy(w)
+    ref = conv_onehot(torch.from_numpy(tokens), torch.cat([wt, reverse_complement_weight(wt)]), None)
+    both = torch.maximum(ref[:, :6], ref[:, 6:]).amax(2)
+    np.testing.assert_allclose(out, both.numpy(), rtol=1e-5, atol=1e-5)
+    assert arg.min() >= 0 and arg.max() <= 40 - 9 and set(np.unique(strand)) <= {0, 1}
+    tokens[7, 3] = 5  # PAD is not a token the fused layer reads
+    with pytest.raises(ValueError, match="tokens must be 0..4"):
+        kernels.first_layer_forward(tokens, kernels.first_layer_table(w, True, 3), 3, 9, np.zeros(6, np.float32),
+                                    False, backend="c")
+    with pytest.raises(TypeError, match="contiguous float32"):
+        kernels.first_layer_table(w.astype(np.float64), True, 3, backend="c")
+
+
 # -- backend choice, fallback, imports -----------------------------------------------------------
 
 SHOW_MODULES = (
@@ -227,6 +293,21 @@ def test_without_the_extension_numba_runs_and_gives_the_same_bytes(tmp_path, sma
     assert proc.returncode == 2
     assert "DEEPPRUNE_KERNELS=c but the C extension not available" in proc.stderr.decode()
     assert not (tmp_path / "none.fa").exists()
+
+
+@needs_c
+def test_train_runs_without_numba_and_gives_numba_s_weights(tmp_path):
+    """A torch command on the C kernels never imports numba (~0.7 s of start-up), and the numba
+    fallback trains the same model bit for bit."""
+    data = os.path.join(os.path.dirname(__file__), "data", "encode_REST_AC_slice.seq.gz")
+    weights = {}
+    for backend in ("c", "numba"):
+        proc, modules = _run(["train", data, "-o", tmp_path / backend, "--kernels", 4, "--epochs", 2,
+                              "--seed", 2, "--threads", 2, "-q"], env={kernels.ENV: backend})
+        assert proc.returncode == 0, proc.stderr
+        assert ("numba" in modules) == (backend == "numba"), modules
+        weights[backend] = (tmp_path / backend / "weights.pt").read_bytes()
+    assert weights["c"] == weights["numba"]
 
 
 def test_a_bad_kernel_choice_is_one_line_exit_2(tmp_path, small_fasta, monkeypatch):

@@ -14,13 +14,13 @@ Modules, one idea each:
 sequences     FASTA / DeepBind ``.seq`` / Zeng ``.data`` / BED+genome readers; uint8 tokens
 record_ids    record ids in one blob: a read-only list of ``str`` at a fraction of the memory
 shuffle       exact uniform k-let shuffles
-kernels       which compiled kernels run shuffles and FASTA I/O: the C extension or numba
+kernels       which compiled kernels run shuffles, FASTA I/O and the fused first layer: C or numba
 motifs        the :class:`Motif` type, MEME read/write, bundled JASPAR collections
 simulate      simulated datasets with planted motifs and their exact Bayes-optimal scores
 datasets      labelled training data: shuffled negatives, validation split
 prepare       the whole input side of ``train``/``prune`` in one call
 architectures specs of the networks: DeepBind, Zeng et al. (2016), Koo & Eddy (2019)
-first_layer   the first convolution over tokens: one-hot, gather and fused numba kernels
+first_layer   the first convolution over tokens: one-hot, gather and the fused compiled kernel
 models        :class:`MotifCNN` from a spec, physical kernel removal
 layout        sequences as a model's input: token matrices, in-place splits, tensors on a device
 training      the fit loop with early stopping, prediction, devices and threads

@@ -1,4 +1,5 @@
-/* deepprune_cli.core._native: the C hot paths of `deepprune shuffle` and the FASTA readers.
+/* deepprune_cli.core._native: the C hot paths of `deepprune shuffle`, the FASTA readers and (in
+ * _first_layer.c) the fused first layer of the CPU models.
  *
  * Each function here is a line-for-line port of a numba kernel that stays the reference and the
  * fallback (deepprune_cli/core/shuffle_kernels.py and fasta_kernels.py): same arguments (numpy
@@ -613,7 +614,13 @@ static struct PyModuleDef module = {
     methods,
 };
 
+/* the fused first layer's kernels, defined in _first_layer.c */
+extern PyMethodDef first_layer_methods[];
+
 PyMODINIT_FUNC PyInit__native(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddFunctions(m, first_layer_methods) < 0)
+        Py_CLEAR(m);
+    return m;
 }

@@ -324,7 +324,7 @@ def compare_motifs(
         both_strands: also compare with the reverse complement of every target (Tomtom
             default; ``False`` is ``-norc``).
         seed: seeds the bootstrap of the pi0 estimate behind the q-values.
-        n_jobs: numba threads (default: numba's setting, all cores).
+        n_jobs: numba threads (default: :func:`kernels.thread_count`, i.e. ``--threads``).
 
     Raises:
         ValueError: no queries or no targets.
@@ -351,9 +351,15 @@ def compare_motifs(
         # ties go to '+'. The column background is the same set of columns either way.
         t_mats = t_mats + [np.ascontiguousarray(t[::-1, ::-1]) for t in t_mats]
     tomtom = _memelite_tomtom()
+    if n_jobs is None:
+        import numba
+
+        from deepprune_cli.core.kernels import thread_count
+
+        n_jobs = min(thread_count(), numba.config.NUMBA_NUM_THREADS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # memelite's own few-targets warning (ours is above)
-        raw = tomtom(q_mats, t_mats, reverse_complement=False, n_jobs=-1 if n_jobs is None else int(n_jobs))
+        raw = tomtom(q_mats, t_mats, reverse_complement=False, n_jobs=int(n_jobs))
     p_raw, _scores, off_raw, ov_raw = raw[0], raw[1], raw[2], raw[3]
     if both_strands:
         # Each strand's p is the chance that the best of its alignments scores this well; Tomtom

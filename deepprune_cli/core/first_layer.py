@@ -1,10 +1,11 @@
 """The first convolution over uint8 tokens: weight tables, the one-hot and gather convolutions,
-and the fused numba kernel with global max pooling (CPU).
+and the fused compiled kernel with global max pooling (CPU).
 
 Tokens stay uint8 until they reach the device. The first layer never sees a float one-hot copy
 of the data set: it is computed per batch either
 
-* ``fused`` (CPU, first layer followed by global max pooling, e.g. ``deepbind``): a numba kernel
+* ``fused`` (CPU, first layer followed by global max pooling, e.g. ``deepbind``): a compiled kernel
+  (C from ``_first_layer.c``, or its numba reference in :mod:`first_layer_kernels`)
   that gathers kernel weights by token (a weight table (W, 5, K), N = mean of the ACGT rows;
   three consecutive bases are looked up at once in a (ceil(W/3), 125, K) table) and keeps only
   the per-kernel maximum and its position. Backward sends the gradient to the one window that
@@ -112,147 +113,17 @@ def first_conv_map(tokens: torch.Tensor, weight: torch.Tensor, bias, padding: st
     return conv_onehot(tokens, weight, bias)
 
 
-# ---- fused first layer with global max (numba, CPU) ---------------------------------------------
+# ---- fused first layer with global max (compiled: C, or numba; CPU) -------------------------------
 
 _GROUP = 3  # bases looked up together: a (ceil(W/3), 5**3, K) table, ~4 KB per kernel
 
 
-_KERNELS = None
+def fused_available() -> bool:
+    """True when the fused CPU first layer can run: the C extension, or numba (its fallback)."""
+    from deepprune_cli.core import kernels
 
-
-def _numba_kernels():
-    """Compile (or load from numba's on-disk cache) the fused kernels on first use."""
-    global _KERNELS
-    if _KERNELS is not None:
-        return _KERNELS
-    import numba
-
-    @numba.njit(cache=True, boundscheck=False)
-    def build_table(weight, both, g):  # pragma: no cover - compiled
-        # weight (K, 4, W) -> grouped gather table (J, 5**g, K2), K2 = 2K with both strands:
-        # kernels K..2K-1 are the reverse complements (reversed, A<->T, C<->G). N = mean of ACGT.
-        K, _, W = weight.shape
-        K2 = 2 * K if both else K
-        J = (W + g - 1) // g
-        t5 = np.zeros((J * g, 5, K2), np.float32)
-        for k in range(K):
-            for w in range(W):
-                m = 0.0
-                for a in range(4):
-                    v = weight[k, a, w]
-                    t5[w, a, k] = v
-                    m += v
-                t5[w, 4, k] = m / 4
-                if both:
-                    wr = W - 1 - w
-                    for a in range(4):
-                        t5[wr, 3 - a, K + k] = weight[k, a, w]
-                    t5[wr, 4, K + k] = m / 4
-        C = 5**g
-        tg = np.zeros((J, C, K2), np.float32)
-        for j in range(J):
-            for code in range(C):
-                rest = code
-                for i in range(g - 1, -1, -1):  # last base is the least significant digit
-                    a = rest % 5
-                    rest //= 5
-                    for k in range(K2):
-                        tg[j, code, k] += t5[j * g + i, a, k]
-        return tg
-
-    @numba.njit(parallel=True, cache=True, boundscheck=False, fastmath=True)
-    def features_forward(tokens, tg, g, W, K, bias, relu):  # pragma: no cover - compiled
-        # tokens (B, L) uint8 0..4; tg (J, 5**g, K2) from build_table.
-        # -> out (B, K) = [relu](max over strands and positions of conv + bias),
-        #    arg (B, K) int32 winning position, strand (B, K) int8 (1 = reverse complement).
-        # Per sample: codes of every g-mer, the (P, K2) map summed group by group (the inner
-        # loop runs over contiguous kernels: SIMD), then max/argmax. fastmath only licenses
-        # vectorising these loops; every sum has a fixed order (deterministic).
-        B, L = tokens.shape
-        J, C, K2 = tg.shape
-        P = L - W + 1
-        out = np.empty((B, K), np.float32)
-        arg = np.empty((B, K), np.int32)
-        strand = np.zeros((B, K), np.int8)
-        n_blocks = min(B, 64)
-        for blk in numba.prange(n_blocks):
-            codes = np.zeros(L + g * J, np.int64)
-            conv = np.empty((P, K2), np.float32)
-            best = np.empty(K2, np.float32)
-            bi = np.empty(K2, np.int32)
-            for b in range(blk * B // n_blocks, (blk + 1) * B // n_blocks):
-                for p in range(L):
-                    c = 0
-                    for i in range(g):
-                        c = c * 5
-                        if p + i < L:
-                            c += tokens[b, p + i]
-                    codes[p] = c
-                for p in range(P):
-                    conv[p, :] = tg[0, codes[p]]
-                for j in range(1, J):
-                    tj = tg[j]
-                    for p in range(P):
-                        row = tj[codes[p + g * j]]
-                        cp = conv[p]
-                        for k in range(K2):
-                            cp[k] += row[k]
-                for k in range(K2):
-                    best[k] = conv[0, k]
-                    bi[k] = 0
-                for p in range(1, P):
-                    for k in range(K2):
-                        v = conv[p, k]
-                        better = v > best[k]
-                        best[k] = v if better else best[k]
-                        bi[k] = p if better else bi[k]
-                for k in range(K):
-                    v = best[k]
-                    a = bi[k]
-                    if K2 > K and best[K + k] > v:
-                        v = best[K + k]
-                        a = bi[K + k]
-                        strand[b, k] = 1
-                    v += bias[k]
-                    if relu and v < 0:
-                        v = 0.0
-                    out[b, k] = v
-                    arg[b, k] = a
-        return out, arg, strand
-
-    @numba.njit(parallel=True, cache=True, boundscheck=False)
-    def features_backward(tokens, arg, strand, grad, W):  # pragma: no cover - compiled
-        # grad (B, K) already zero where the ReLU was off -> d weight (K, 4, W), d bias (K,).
-        # Each (b, k) sends its gradient to the W cells of its winning window; N spreads 1/4
-        # to each base, reverse-strand wins land on the complementary base at the mirrored
-        # offset. Parallel over kernels, sequential over b: deterministic sums.
-        B, K = grad.shape
-        gw = np.zeros((K, 4, W), np.float32)
-        gb = np.zeros(K, np.float32)
-        for k in numba.prange(K):
-            for b in range(B):
-                gv = grad[b, k]
-                if gv == 0:
-                    continue
-                gb[k] += gv
-                p = arg[b, k]
-                rc = strand[b, k] == 1
-                for w in range(W):
-                    t = tokens[b, p + w]
-                    ww = W - 1 - w if rc else w
-                    if t < 4:
-                        gw[k, 3 - t if rc else t, ww] += gv
-                    else:
-                        for a in range(4):
-                            gw[k, a, ww] += gv * 0.25
-        return gw, gb
-
-    _KERNELS = (build_table, features_forward, features_backward)
-    return _KERNELS
-
-
-def numba_available() -> bool:
-    """True when numba imports (the fused CPU first layer needs it)."""
+    if "c" in kernels.available():
+        return True
     try:
         import numba  # noqa: F401
     except ImportError:  # pragma: no cover - numba is a dependency
@@ -263,7 +134,7 @@ def numba_available() -> bool:
 def fused_best_windows(
     tokens: np.ndarray, weight: np.ndarray, bias: np.ndarray, both_strands: bool = True, relu: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every kernel's best valid window in each record, compiled (numba, CPU), exact per record.
+    """Every kernel's best valid window in each record, compiled (C or numba, CPU), exact per record.
 
     Args:
         tokens: uint8 ``(n, L)``; weight: float32 ``(K, 4, W)``; bias: float32 ``(K,)``.
@@ -273,11 +144,13 @@ def fused_best_windows(
         ``values`` float32 ``(n, K)`` (conv + bias at the best window), ``start`` ``(n, K)`` (its
         0-based start on the strand that won) and ``strand`` ``(n, K)`` (1 = reverse complement).
     """
-    build, forward, _ = _numba_kernels()
+    from deepprune_cli.core import kernels
+
     w = np.ascontiguousarray(weight, dtype=np.float32)
-    table = build(w, bool(both_strands), _GROUP)
+    table = kernels.first_layer_table(w, bool(both_strands), _GROUP)
     b = np.ascontiguousarray(bias, dtype=np.float32)
-    return forward(np.ascontiguousarray(tokens), table, _GROUP, w.shape[2], w.shape[0], b, bool(relu))
+    tokens = np.ascontiguousarray(tokens, dtype=np.uint8)
+    return kernels.first_layer_forward(tokens, table, _GROUP, w.shape[2], b, bool(relu))
 
 
 class _FusedFeatures(torch.autograd.Function):
@@ -299,11 +172,13 @@ class _FusedFeatures(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        _, _, bwd = _numba_kernels()
+        from deepprune_cli.core import kernels
+
         tokens, arg, strand, out = ctx.saved_tensors
         if ctx.relu:
             grad = grad * (out > 0)
-        gw, gb = bwd(tokens.numpy(), arg.numpy(), strand.numpy(), grad.contiguous().numpy(), ctx.width)
+        gw, gb = kernels.first_layer_backward(tokens.numpy(), arg.numpy(), strand.numpy(),
+                                              grad.contiguous().numpy(), ctx.width)
         return None, torch.from_numpy(gw), torch.from_numpy(gb), None, None
 
 

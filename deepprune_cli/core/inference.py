@@ -113,9 +113,9 @@ def kernel_best(model: MotifCNN, tokens: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _fused_ok() -> bool:
-    from deepprune_cli.core.first_layer import numba_available
+    from deepprune_cli.core.first_layer import fused_available
 
-    return numba_available()
+    return fused_available()
 
 
 def active_kernels(model: MotifCNN) -> np.ndarray:

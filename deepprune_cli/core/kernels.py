@@ -1,17 +1,19 @@
-"""Which compiled kernels run the shuffles and the FASTA reading and writing: C or numba.
+"""Which compiled kernels run the shuffles, the FASTA reading and writing and the CPU models' fused
+first layer: C or numba.
 
-The C extension ``deepprune_cli.core._native`` (built from ``_native.c`` when the package is
-installed) ports the numba kernels of :mod:`~deepprune_cli.core.shuffle_kernels` and
-:mod:`~deepprune_cli.core.fasta_kernels` line for line: same inputs, same outputs, the same random
-draws in the same order, so a seed gives the same bytes whichever runs. The C kernels start in
-milliseconds and need neither numba nor its ~120 MiB; the numba ones remain the reference and the
-fallback where the extension was not built.
+The C extension ``deepprune_cli.core._native`` (built from ``_native.c`` and ``_first_layer.c``
+when the package is installed) ports the numba kernels of
+:mod:`~deepprune_cli.core.shuffle_kernels`, :mod:`~deepprune_cli.core.fasta_kernels` and
+:mod:`~deepprune_cli.core.first_layer_kernels` line for line: same inputs, same outputs, the same
+random draws and the same floating-point sums in the same order, so a seed gives the same bytes
+whichever runs. The C kernels start in milliseconds and need neither numba nor its ~120 MiB; the
+numba ones remain the reference and the fallback where the extension was not built.
 
 The environment variable ``DEEPPRUNE_KERNELS`` chooses: ``auto`` (default: C when built), ``c``
 (an error without it) or ``numba``.
 
-Every kernel takes numpy arrays (shapes in each function's docstring) and writes into the output
-arrays it is given.
+Every kernel takes numpy arrays (shapes in each function's docstring); the shuffle and FASTA ones
+write into the output arrays they are given, the first-layer ones return new arrays.
 """
 
 from __future__ import annotations
@@ -68,6 +70,21 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_THREAD_COUNT: int | None = None
+
+
+def set_thread_count(threads: int | None) -> None:
+    """The threads every compiled kernel uses from now on when a call names none (None: reset to
+    :func:`default_threads`). ``--threads`` sets it (``training.set_threads``)."""
+    global _THREAD_COUNT
+    _THREAD_COUNT = threads
+
+
+def thread_count() -> int:
+    """The threads a compiled kernel uses when its call names none (:func:`set_thread_count`)."""
+    return _THREAD_COUNT or default_threads()
+
+
 def _check(**arrays: tuple[np.ndarray, type]) -> None:
     # The C kernels read raw memory: the wrong dtype or a strided view would be misread.
     for name, (array, dtype) in arrays.items():
@@ -93,10 +110,10 @@ def shuffle_records(
         tokens: uint8 ``(total,)`` values 0..4; offsets: int64 ``(n + 1,)`` from 0.
         k: 1..6; copies >= 1; seed: 0 <= seed < 2**64; first_record: index of record 0 in the input.
         out: uint8 ``(copies * total,)``, written record-major; too_short: bool ``(n,)``, written.
-        threads: threads to use (default: :func:`default_threads`); the bytes do not depend on it.
+        threads: threads to use (default: :func:`thread_count`); the bytes do not depend on it.
         backend: ``"c"``/``"numba"`` (default: :func:`kernel_backend`).
     """
-    threads = threads or default_threads()
+    threads = threads or thread_count()
     if (backend or kernel_backend()) == "c":
         _check(tokens=(tokens, np.uint8), offsets=(offsets, np.int64), out=(out, np.uint8),
                too_short=(too_short, np.bool_))
@@ -166,3 +183,114 @@ def render_copies(id_blob, id_offsets, suffix_blob, suffix_offsets, tokens, offs
         return int(fasta_kernels.render_copies(id_blob, id_offsets, suffix_blob, suffix_offsets, tokens, offsets,
                                                letters, out))
     return _native.render_copies(id_blob, id_offsets, suffix_blob, suffix_offsets, tokens, offsets, letters, out)
+
+
+# ---- the fused first layer (see first_layer_kernels for the numba reference) ------------------
+
+
+def _numba_threads(threads: int):
+    """Context: numba's parallel kernels run on ``threads`` threads, restored afterwards."""
+    import contextlib
+
+    import numba
+
+    @contextlib.contextmanager
+    def scope():
+        previous = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        try:
+            yield
+        finally:
+            numba.set_num_threads(previous)
+
+    return scope()
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype, alignment: int = 64) -> np.ndarray:
+    """``np.empty`` starting on a cache-line boundary. numpy only promises 16 bytes, and a table
+    row read as AVX-512 vectors from a 16-byte offset straddles two cache lines per load: the
+    forward ran 1.45x slower (K = 256, one thread) on such a table."""
+    itemsize = np.dtype(dtype).itemsize
+    n = int(np.prod(shape))
+    raw = np.empty(n + alignment // itemsize, dtype)
+    start = (-raw.__array_interface__["data"][0] % alignment) // itemsize  # not .ctypes: 20 us a call
+    return raw[start : start + n].reshape(shape)
+
+
+def first_layer_table(weight: np.ndarray, both: bool, g: int, backend: str | None = None) -> np.ndarray:
+    """Grouped weight table of the fused first layer.
+
+    Args:
+        weight: float32 ``(K, 4, W)`` kernels; both: add the reverse-complement kernels;
+        g: bases looked up together (1..6).
+
+    Returns:
+        float32 ``(ceil(W / g), 5**g, K2)``, K2 = 2K with ``both`` (kernels K..2K-1 score the
+        reverse strand): a code's row is the sum of its g bases' weights (N = the mean of ACGT).
+    """
+    if (backend or kernel_backend()) == "numba":
+        from deepprune_cli.core import first_layer_kernels
+
+        return first_layer_kernels.build_table(weight, bool(both), g)
+    _check(weight=(weight, np.float32))
+    K, _, W = weight.shape
+    tg = _aligned_empty(((W + g - 1) // g, 5**g, 2 * K if both else K), np.float32)
+    _native.first_layer_table(weight, K, W, bool(both), g, tg)
+    return tg
+
+
+def first_layer_forward(tokens: np.ndarray, table: np.ndarray, g: int, width: int, bias: np.ndarray, relu: bool,
+                        threads: int | None = None, backend: str | None = None):
+    """Per record and kernel, the best valid window of the first layer over both strands.
+
+    Args:
+        tokens: uint8 ``(B, L)`` values 0..4; table: float32 ``(J, 5**g, K2)`` from
+        :func:`first_layer_table`; width: kernel width W; bias: float32 ``(K,)``; relu: clamp at 0.
+        threads: threads to use (default: :func:`thread_count`); the results do not depend on it.
+
+    Returns:
+        ``out`` float32 ``(B, K)`` = [relu](max over strands and positions of conv + bias),
+        ``arg`` int32 ``(B, K)`` the winning window's start on its strand, ``strand`` int8
+        ``(B, K)`` (1 = reverse complement).
+    """
+    threads = threads or thread_count()
+    K = bias.shape[0]
+    if (backend or kernel_backend()) == "numba":
+        from deepprune_cli.core import first_layer_kernels
+
+        with _numba_threads(threads):
+            return first_layer_kernels.features_forward(tokens, table, g, width, K, bias, bool(relu))
+    _check(tokens=(tokens, np.uint8), table=(table, np.float32), bias=(bias, np.float32))
+    B, L = tokens.shape
+    J, _, K2 = table.shape
+    out = np.empty((B, K), np.float32)
+    arg = np.empty((B, K), np.int32)
+    strand = np.empty((B, K), np.int8)
+    _native.first_layer_forward(tokens, B, L, table, J, K2, g, width, K, bias, bool(relu), out, arg, strand, threads)
+    return out, arg, strand
+
+
+def first_layer_backward(tokens: np.ndarray, arg: np.ndarray, strand: np.ndarray, grad: np.ndarray, width: int,
+                         threads: int | None = None, backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of :func:`first_layer_forward` with respect to the kernels and their biases.
+
+    Args:
+        tokens: uint8 ``(B, L)``; arg: int32 ``(B, K)`` and strand: int8 ``(B, K)`` from the
+        forward; grad: float32 ``(B, K)``, zero where the ReLU was off; width: W.
+
+    Returns:
+        ``d weight`` float32 ``(K, 4, W)`` and ``d bias`` float32 ``(K,)``.
+    """
+    threads = threads or thread_count()
+    if (backend or kernel_backend()) == "numba":
+        from deepprune_cli.core import first_layer_kernels
+
+        with _numba_threads(threads):
+            return first_layer_kernels.features_backward(tokens, arg, strand, grad, width)
+    _check(tokens=(tokens, np.uint8), arg=(arg, np.int32), strand=(strand, np.int8), grad=(grad, np.float32))
+    B, L = tokens.shape
+    K = grad.shape[1]
+    gw = np.empty((K, 4, width), np.float32)
+    gb = np.empty(K, np.float32)
+    _native.first_layer_backward(tokens, B, L, arg, strand, grad, K, width, gw, gb, threads)
+    return gw, gb

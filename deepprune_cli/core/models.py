@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.first_layer import (
-    CONV_IMPLS, first_conv_map, fused_kernel_features, numba_available, reverse_complement_tokens,
+    CONV_IMPLS, first_conv_map, fused_kernel_features, fused_available, reverse_complement_tokens,
     reverse_complement_weight,
 )
 
@@ -107,7 +107,7 @@ class MotifCNN(nn.Module):
         c0 = self.spec.convs[0]
         fusable = self.spec.kernel_strands and not c0.batch_norm and c0.padding == "valid"
         if self.conv_impl == "auto":
-            return "fused" if (fusable and device.type == "cpu" and numba_available()) else "onehot"
+            return "fused" if (fusable and device.type == "cpu" and fused_available()) else "onehot"
         if self.conv_impl == "fused" and not (fusable and device.type == "cpu"):
             return "onehot"
         return self.conv_impl

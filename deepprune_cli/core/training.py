@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from deepprune_cli.core.errors import DeeppruneError, InputError
 from deepprune_cli.core.graphed_step import StepRunner
-from deepprune_cli.core.kernels import default_threads
+from deepprune_cli.core.kernels import default_threads, set_thread_count
 from deepprune_cli.core.metrics import nanmean, per_class
 from deepprune_cli.core.layout import to_device
 from deepprune_cli.core.models import MotifCNN
@@ -127,19 +127,18 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
 
 
 def set_threads(threads: int | None) -> None:
-    """Use ``threads`` CPU threads in torch and numba (None: every core this process may run on,
-    :func:`kernels.default_threads`, rather than torch's and numba's own defaults)."""
+    """Use ``threads`` CPU threads (None: every core this process may run on,
+    :func:`kernels.default_threads`, rather than torch's own default).
+
+    The compiled kernels (C or numba: the fused first layer, shuffles, memelite's Tomtom) take
+    the same count from :func:`kernels.thread_count` when they run, so numba is not imported
+    here: a torch command on the C kernels never loads it."""
     if threads is None:
         threads = default_threads()
     if threads < 1:
         raise InputError(f"--threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
-    try:
-        import numba
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:  # pragma: no cover
-        pass
+    set_thread_count(threads)
 
 
 # --------------------------------------------------------------------------------------------
