@@ -1,6 +1,6 @@
 """Allow ``python -m deepprune_cli``."""
 
-from deepprune_cli.cli.main import main
+from deepprune_cli.cli.main import run
 
 if __name__ == "__main__":
-    main(prog_name="deepprune")
+    run()

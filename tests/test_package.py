@@ -131,3 +131,40 @@ def test_cli_runs_without_the_editable_install_hooks(tmp_path):
     proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Usage: deepprune simulate" in proc.stdout
+
+
+QUICK_EXIT_PROBE = """
+import atexit, sys, threading
+marker = sys.argv[1]
+atexit.register(lambda: open(marker, "w").write("atexit ran"))
+sys.stdout.write("unflushed line")  # no newline, no flush: the quick exit must flush it
+{extra}
+from deepprune_cli.cli.main import run
+run(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("case", ["torch-command", "torch-command-error", "other-thread"])
+def test_the_entry_point_exits_quickly_but_completely(tmp_path, case):
+    """After a torch command the entry point skips the interpreter's teardown (os._exit), yet runs
+    the atexit handlers, flushes stdout and keeps the exit code; a live non-daemon thread gets the
+    ordinary exit (which waits for it)."""
+    data = ROOT / "tests" / "data" / "encode_REST_AC_slice.seq.gz"
+    args = ["train", data, "-o", tmp_path / "m", "--kernels", 2, "--epochs", 1, "--seed", 1, "-q"]
+    extra = ""
+    if case == "torch-command-error":
+        args = ["train", data, "-o", tmp_path / "m", "--arch", "no_such_arch", "-q"]
+    if case == "other-thread":
+        extra = "threading.Thread(target=lambda: __import__('time').sleep(1) or open(marker + '.thread', 'w').close()).start()"
+    marker = tmp_path / "marker"
+    proc = subprocess.run([sys.executable, "-c", QUICK_EXIT_PROBE.format(extra=extra), marker, *map(str, args)],
+                          capture_output=True, text=True)
+    assert proc.returncode == (2 if case == "torch-command-error" else 0), proc.stderr
+    assert proc.stdout == "unflushed line"
+    assert marker.read_text() == "atexit ran"
+    if case == "torch-command":
+        assert (tmp_path / "m" / "weights.pt").stat().st_size > 0
+    if case == "torch-command-error":
+        assert proc.stderr.startswith("deepprune: error:") and "no_such_arch" in proc.stderr
+    if case == "other-thread":
+        assert (tmp_path / "marker.thread").exists()  # the plain exit waited for it

@@ -15,8 +15,10 @@ unwinds and every atomic writer removes its temporary file or directory before t
 from __future__ import annotations
 
 import _thread
+import atexit
 import importlib
 import importlib.util
+import os
 import signal
 import sys
 import threading
@@ -203,6 +205,37 @@ def _install_signal_handlers():
             sys.unraisablehook = previous_hook
 
     return restore
+
+
+def run(args: list[str] | None = None) -> None:
+    """The program's entry point (the ``deepprune`` script and ``python -m deepprune_cli``):
+    :func:`main`, then :func:`quick_exit`. Library callers and tests call ``main`` itself."""
+    try:
+        main(args=args, prog_name="deepprune")
+    except SystemExit as exc:
+        quick_exit(exc.code)
+
+
+def quick_exit(code) -> None:
+    """End the process with ``code`` without the interpreter's teardown of torch's modules.
+
+    Tearing down an interpreter that imported torch takes ~0.25 s (a 300-record ``train``: 1.25
+    instead of 1.49 s, farm-bench), a cost every step of a workflow pays. Everything a normal exit
+    does that matters still happens first: the ``atexit`` handlers (logging's flush among them) and
+    a flush of stdout and stderr. Every output file is closed by then (atomic writers rename
+    closed files). Without torch loaded, with a message for an exit code, with another
+    non-daemon thread alive, or when a flush fails (a closed pipe), it is a plain ``sys.exit``.
+    """
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if "torch" not in sys.modules or not (code is None or isinstance(code, int)) or others:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)  # let the interpreter report and handle the stream as it would
+    os._exit(code or 0)
 
 
 def _fail(message: str, code: int) -> None:
