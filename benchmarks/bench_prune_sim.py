@@ -52,7 +52,6 @@ def run_one(task: tuple) -> dict:
     import torch
 
     from deepprune_cli.core.metrics import auroc
-    from deepprune_cli.core.architectures import arch_spec
     from deepprune_cli.core.prepare import prepare_training
     from _common import prune_summary
     from deepprune_cli.core.pruning import PruneOptions
