@@ -2,24 +2,23 @@
  * over positions (and strands), and the gradient of that max. Part of the _native extension (its
  * methods are registered in _native.c).
  *
- * A line-for-line port of the numba kernels in deepprune_cli/core/first_layer.py (build_table,
+ * A line-for-line port of the numba kernels in deepprune_cli/core/first_layer_kernels.py (build_table,
  * features_forward, features_backward), which stay the reference and the fallback: the same sums
  * in the same order, no reassociation (-std=c11 turns off floating-point contraction), so C and
  * numba give the same bits. The C kernels matter at start-up: a torch command no longer imports
- * numba and loads its cached kernels (~0.7 s of every `train`, `prune` or `predict`).
+ * numba and loads its cached kernels (0.8 s measured, of every `train`, `prune` or `predict`).
  *
- * Work is split over threads (OpenMP, else POSIX threads: see run_jobs) by records (forward) or
+ * Work is split over threads (native_run_jobs in _native.c) by records (forward) or
  * by kernels (backward); every output value is computed by one thread in a fixed order, so the
  * results do not depend on the count.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FL_MAX_THREADS 256
+#define MAX_THREADS 256 /* the cap of native_clamp_threads, as in _native.c */
 #define KC 128                 /* kernels summed together in registers: 8 AVX-512 or 16 AVX2 vectors */
 #define MAP_IN_CACHE (16 << 10) /* a (P, K2) map up to this size is summed in place */
 
@@ -32,45 +31,10 @@
 #define HOT_LOOPS
 #endif
 
-/* Run fn(job_t) for threads jobs, each job on its own thread.
- *
- * With OpenMP (setup.py builds with -fopenmp where the compiler has it) the jobs run on the
- * OpenMP team: torch's CPU wheel ships libgomp.so.1 and, loaded first, it is the one this module
- * binds to, so the first layer reuses torch's own worker threads, already awake between the
- * layers of a step. New POSIX threads per call (the fallback) compete with torch's workers still
- * spinning after their last parallel region: a 2-thread `train` ran 5.5 s instead of 4.7 s on
- * one thread. */
-static void run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int threads)
-{
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-    for (int t = 0; t < threads; t++)
-        fn((char *)jobs + t * job_size);
-#else
-    pthread_t ids[FL_MAX_THREADS];
-    int started[FL_MAX_THREADS];
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&ids[t], NULL, fn, (char *)jobs + t * job_size) == 0;
-    fn(jobs);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(ids[t], NULL);
-        else
-            fn((char *)jobs + t * job_size);
-    }
-#endif
-}
-
-static int clamp_threads(int threads, int64_t work)
-{
-    if (threads < 1)
-        threads = 1;
-    if (threads > FL_MAX_THREADS)
-        threads = FL_MAX_THREADS;
-    if (threads > work)
-        threads = work > 0 ? (int)work : 1;
-    return threads;
-}
+/* defined in _native.c: run fn over the jobs, one thread each (OpenMP where built with it, so on
+ * torch's own workers, else POSIX threads); the thread count clamped to 1..MAX_THREADS and the work */
+void native_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int threads);
+int native_clamp_threads(int threads, int64_t work);
 
 /* tg (J, C, K2) from t5 (J * g, 5, K2): row (j, code) = the sum of its g bases' rows, the
  * first base's first (as numba's). */
@@ -302,8 +266,8 @@ static PyObject *py_first_layer_forward(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "first_layer_forward: inconsistent arguments");
         goto end;
     }
-    threads = clamp_threads(threads, B);
-    forward_job_t jobs[FL_MAX_THREADS];
+    threads = native_clamp_threads(threads, B);
+    forward_job_t jobs[MAX_THREADS];
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
     for (int t = 0; t < threads; t++) {
@@ -311,7 +275,7 @@ static PyObject *py_first_layer_forward(PyObject *self, PyObject *args)
                              B * t / threads, B * (t + 1) / threads, L, J, C, K, K2, W, g, relu, 0};
         jobs[t] = job;
     }
-    run_jobs(forward_range, jobs, sizeof(forward_job_t), threads);
+    native_run_jobs(forward_range, jobs, sizeof(forward_job_t), threads);
     for (int t = 0; t < threads; t++)
         failed |= jobs[t].failed;
     Py_END_ALLOW_THREADS
@@ -394,8 +358,8 @@ static PyObject *py_first_layer_backward(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "first_layer_backward: window start out of range");
             goto end;
         }
-    threads = clamp_threads(threads, K);
-    backward_job_t jobs[FL_MAX_THREADS];
+    threads = native_clamp_threads(threads, K);
+    backward_job_t jobs[MAX_THREADS];
     Py_BEGIN_ALLOW_THREADS
     memset(gw.buf, 0, sizeof(float) * (size_t)K * 4 * W);
     memset(gb.buf, 0, sizeof(float) * (size_t)K);
@@ -404,7 +368,7 @@ static PyObject *py_first_layer_backward(PyObject *self, PyObject *args)
                               K * t / threads, K * (t + 1) / threads, K, W};
         jobs[t] = job;
     }
-    run_jobs(backward_range, jobs, sizeof(backward_job_t), threads);
+    native_run_jobs(backward_range, jobs, sizeof(backward_job_t), threads);
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 end:

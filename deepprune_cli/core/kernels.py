@@ -18,6 +18,7 @@ write into the output arrays they are given, the first-layer ones return new arr
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -85,6 +86,19 @@ def thread_count() -> int:
     return _THREAD_COUNT or default_threads()
 
 
+@contextlib.contextmanager
+def _numba_threads(threads: int):
+    """numba's parallel kernels run on ``threads`` threads inside the block, restored afterwards."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 def _check(**arrays: tuple[np.ndarray, type]) -> None:
     # The C kernels read raw memory: the wrong dtype or a strided view would be misread.
     for name, (array, dtype) in arrays.items():
@@ -119,17 +133,11 @@ def shuffle_records(
                too_short=(too_short, np.bool_))
         _native.shuffle_records(tokens, offsets, k, copies, seed, first_record, out, too_short.view(np.uint8), threads)
         return
-    import numba
-
     from deepprune_cli.core import shuffle_kernels
 
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
+    with _numba_threads(threads):
         # as uint64: a Python int above 2**63 - 1 would not convert to the int64 numba picks for an int
         shuffle_kernels.shuffle_records(tokens, offsets, k, copies, np.uint64(seed), first_record, out, too_short)
-    finally:
-        numba.set_num_threads(previous)
 
 
 def count_byte(data: bytes, value: int, backend: str | None = None) -> int:
@@ -186,24 +194,6 @@ def render_copies(id_blob, id_offsets, suffix_blob, suffix_offsets, tokens, offs
 
 
 # ---- the fused first layer (see first_layer_kernels for the numba reference) ------------------
-
-
-def _numba_threads(threads: int):
-    """Context: numba's parallel kernels run on ``threads`` threads, restored afterwards."""
-    import contextlib
-
-    import numba
-
-    @contextlib.contextmanager
-    def scope():
-        previous = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-        try:
-            yield
-        finally:
-            numba.set_num_threads(previous)
-
-    return scope()
 
 
 def _aligned_empty(shape: tuple[int, ...], dtype, alignment: int = 64) -> np.ndarray:
