@@ -52,6 +52,9 @@ CONFIGS = {
     "exp": ["--activation", "exp"],  # issue 19: Koo & Ploenzke 2021's exponential first-layer activation (= default)
     "deepbind_exp": ["--arch", "deepbind", "--activation", "exp"],
     "restarts3": ["--restarts", "3"],  # best of 3 fits by validation loss
+    "valid_padding": ["--padding", "valid"],  # no padding: the first layer sees only whole windows
+    "full_padding": ["--padding", "full"],  # DeepBind's W-1 N on each side: sites at the ends seen whole
+    "deepbind_full": ["--arch", "deepbind", "--padding", "full"],
 }
 
 

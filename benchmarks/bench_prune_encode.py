@@ -12,6 +12,10 @@ by |dense weight|, flanks trimmed at 0.3 bits) and compared with JASPAR 2020; do
 match the profiled TF or its family (`bench_compare.ENCODE_FAMILY`)?
 
     python benchmarks/bench_prune_encode.py [--max-peaks 5000] [--jobs 2] [--only GABPA,REST]
+    python benchmarks/bench_prune_encode.py --max-peaks 3000 --rounds 4 --padding valid,full   # issue 19
+
+With several ``--padding`` values every experiment runs with each (same data, split and seed) and the
+summary compares them on the final model's validation AUROC, the figure a choice may look at.
 
 Writes benchmarks/results/prune_encode.tsv. Skips (exit 0) when the data are absent.
 """
@@ -50,7 +54,7 @@ def top_motif(model, test) -> dict:
 
 
 def run_one(task: tuple) -> dict:
-    ac, b, max_peaks, seed, epochs, patience, criterion, motifs = task
+    ac, b, max_peaks, seed, epochs, patience, criterion, motifs, rounds, padding, baseline_seeds = task
     import numpy as np
     import torch
 
@@ -66,8 +70,8 @@ def run_one(task: tuple) -> dict:
     if max_peaks and len(pos) > max_peaks:
         pos = pos.subset(np.arange(max_peaks))  # the files are ordered by peak rank
     test = read_sequences(b)
-    prep = prepare_training(pos, None, test, arch="deepbind", kernels=256, seed=seed)
-    opts = PruneOptions(kernels=4, rounds=6, criterion=criterion,
+    prep = prepare_training(pos, None, test, arch="deepbind", kernels=4 * 2**rounds, seed=seed, padding=padding)
+    opts = PruneOptions(kernels=4, rounds=rounds, criterion=criterion, baseline_seeds=baseline_seeds,
                         train=TrainOptions(max_epochs=epochs, patience=patience, seed=seed))
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,9 +79,11 @@ def run_one(task: tuple) -> dict:
         seconds = time.perf_counter() - t0
         motif = top_motif(load_model(Path(tmp) / "final").model, test) if motifs else {}
     final = {r["variant"]: r["test_auroc"] for r in rows if r["kernels"] == 4}
+    final_val = {r["variant"]: r["val_auroc"] for r in rows if r["kernels"] == 4}
     name = Path(ac).name.replace("_AC.seq.gz", "")
-    return dict(experiment=name, n_positives=len(pos), initial_256=rows[0]["test_auroc"],
-                deepprune=final["deepprune"], inter=final["inter"], baseline=final["baseline"],
+    return dict(experiment=name, padding=padding, n_positives=len(pos), initial_256=rows[0]["test_auroc"],
+                initial_val=rows[0]["val_auroc"], deepprune=final["deepprune"], inter=final["inter"],
+                baseline=final["baseline"], deepprune_val=final_val["deepprune"], baseline_val=final_val["baseline"],
                 seconds=seconds, **motif)  # fmt: skip
 
 
@@ -91,6 +97,9 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=15)
     ap.add_argument("--criterion", default="loss", help="as deepprune prune --criterion (default: the tool default)")
     ap.add_argument("--motifs", action="store_true", help="also check the final model's top motif against JASPAR")
+    ap.add_argument("--rounds", type=int, default=6, help="start from 4 * 2**rounds kernels (default 6: 256)")
+    ap.add_argument("--padding", default="valid", help="first-layer padding(s), comma-separated: valid, full")
+    ap.add_argument("--baseline-seeds", type=int, default=3, help="as deepprune prune --baseline-seeds")
     ap.add_argument("--out", default=str(HERE / "results" / "prune_encode.tsv"))
     args = ap.parse_args()
     acs = sorted(ENCODE.glob("*_AC.seq.gz"))
@@ -99,8 +108,10 @@ def main() -> None:
         return
     if args.only:
         acs = [a for a in acs if any(a.name.startswith(p) for p in args.only.split(","))]
+    paddings = args.padding.split(",")
     tasks = [(str(a), str(a).replace("_AC.seq.gz", "_B.seq.gz"), args.max_peaks, args.seed, args.epochs,
-              args.patience, args.criterion, args.motifs) for a in acs]  # fmt: skip
+              args.patience, args.criterion, args.motifs, args.rounds, pad, args.baseline_seeds)
+             for a in acs for pad in paddings]  # fmt: skip
     t0 = time.perf_counter()
     rows = []
     with mp.get_context("spawn").Pool(args.jobs) as pool:
@@ -108,8 +119,9 @@ def main() -> None:
             rows.append(row)
             motif = (f"  top motif {row['top_motif']} ~ {row['top_match']} (p={row['top_match_p']:.2g}, family "
                      f"{'yes' if row['family_match'] else 'no'})") if args.motifs else ""
-            print(f"{row['experiment']:<45} deepprune {row['deepprune']:.4f}  baseline {row['baseline']:.4f}  "
-                  f"256 kernels {row['initial_256']:.4f}  ({row['seconds']:.0f} s){motif}", flush=True)
+            print(f"{row['experiment']:<45} {row['padding']:<5} deepprune {row['deepprune']:.4f} (val "
+                  f"{row['deepprune_val']:.4f})  baseline {row['baseline']:.4f}  {4 * 2**args.rounds} kernels "
+                  f"{row['initial_256']:.4f}  ({row['seconds']:.0f} s){motif}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as fh:
         w = csv.DictWriter(fh, list(rows[0]), delimiter="\t")
@@ -119,6 +131,16 @@ def main() -> None:
                         for k, v in r.items()})
     from scipy.stats import wilcoxon
 
+    if len(paddings) > 1:
+        ref = {r["experiment"]: r for r in rows if r["padding"] == paddings[0]}
+        for pad in paddings[1:]:
+            rs = [r for r in rows if r["padding"] == pad]
+            wins = sum(r["deepprune_val"] > ref[r["experiment"]]["deepprune_val"] for r in rs)
+            twins = sum(r["deepprune"] > ref[r["experiment"]]["deepprune"] for r in rs)
+            print(f"--padding {pad} vs {paddings[0]}: final 4-kernel val AUROC higher in {wins}/{len(rs)}, test in "
+                  f"{twins}/{len(rs)}")
+        rows = [r for r in rows if r["padding"] == paddings[-1]]
+        print(f"(the comparison with the baseline below is for --padding {paddings[-1]})")
     dp = [r["deepprune"] for r in rows]
     bl = [r["baseline"] for r in rows]
     wins = sum(d > b for d, b in zip(dp, bl))

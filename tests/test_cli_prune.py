@@ -74,6 +74,7 @@ def test_prune_from_existing_model_and_too_many_rounds(tmp_path):
         (["--baseline-seeds", "0"], "--baseline-seeds must be at least 1"),
         (["--no-baseline", "--baseline-seeds", "2"], "--baseline-seeds applies to baselines"),
         (["--activation", "tanh"], "--activation"),
+        (["--padding", "circular"], "--padding"),
     ],
 )
 def test_bad_options_exit_2_and_write_nothing(tmp_path, args, fragment):
@@ -113,6 +114,27 @@ def test_activation_exp_is_stored_in_every_stage_and_default_stays_relu(tmp_path
     proc = run_cli("prune", pos, "--from", tmp_path / "exp" / "final", "--activation", "relu", "--kernels", 1,
                    "--rounds", 1, "-o", tmp_path / "x", *FAST)
     assert_clean_error(proc, "--activation", "--from")
+    assert not (tmp_path / "x").exists()
+
+
+def test_full_padding_is_stored_in_every_stage_and_reloads(tmp_path):
+    pos = _fasta(tmp_path)
+    out = tmp_path / "full"
+    proc = run_cli("prune", pos, "-o", out, "--padding", "full", "--kernels", 2, "--rounds", 1, "--seed", 3, "-q", *FAST)
+    assert proc.returncode == 0, proc.stderr_text
+    for stage in ("round0_initial", "round1_deepprune", "round1_inter", "round1_baseline", "final"):
+        spec = json.loads((out / stage / "config.json").read_text())["spec"]
+        assert spec["convs"][0]["padding"] == "full", stage
+    from deepprune_cli.core.pruning import read_summary
+    from deepprune_cli.core.store import load_model
+
+    rec = load_model(out / "final")
+    row = next(r for r in read_summary(out) if (r["round"], r["variant"]) == (1, "deepprune"))
+    assert rec.metrics["val_auroc"] == pytest.approx(row["val_auroc"], abs=1e-6)
+    # a start model from --from has its own padding
+    proc = run_cli("prune", pos, "--from", out / "final", "--padding", "valid", "--kernels", 1,
+                   "--rounds", 1, "-o", tmp_path / "x", *FAST)
+    assert_clean_error(proc, "--padding", "--from")
     assert not (tmp_path / "x").exists()
 
 

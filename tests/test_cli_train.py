@@ -16,9 +16,9 @@ DATA = Path(__file__).parent / "data"
 AC = DATA / "encode_REST_AC_slice.seq.gz"
 B = DATA / "encode_REST_B_slice.seq.gz"
 FAST = ["--epochs", "4", "--threads", "1", "--lr", "0.01"]
-# --activation relu: the 4-kernel DeepBind-layout model these tests were written for (the default
-# architecture, deepbind64, has the exponential activation)
-TRAIN_ARGS = ["--kernels", "4", "--activation", "relu", "--test", B, "--epochs", "15", "--lr", "0.01", "--threads", "1"]
+# --activation relu, --padding valid: the 4-kernel DeepBind-layout model these tests were written
+# for (the default architecture, deepbind64, has the exponential activation and full padding)
+TRAIN_ARGS = ["--kernels", "4", "--activation", "relu", "--padding", "valid", "--test", B, "--epochs", "15", "--lr", "0.01", "--threads", "1"]
 
 
 def run(*args, timeout=300):
@@ -306,7 +306,8 @@ def test_default_architecture_is_deepbind64_and_deepbind_stays_published(tmp_pat
     assert (cn["arch"], cn["n_kernels"]) == ("deepbind", 16)
     assert (cw["spec"]["convs"][0]["activation"], cn["spec"]["convs"][0]["activation"]) == ("exp", "relu")
     # the same layout otherwise: kernel width, dropout, no hidden layer
-    same = {"channels": 16, "activation": "relu"}
+    assert (cw["spec"]["convs"][0]["padding"], cn["spec"]["convs"][0]["padding"]) == ("full", "valid")
+    same = {"channels": 16, "activation": "relu", "padding": "valid"}
     assert cw["spec"]["convs"][0] | same == cn["spec"]["convs"][0] and cw["spec"]["dense"] == cn["spec"]["dense"] == []
     # --activation relu gives deepbind64 with DeepBind's ReLU
     relu = invoke(AC, "-o", tmp_path / "relu", "-q", "--activation", "relu", "--epochs", "1", "--threads", "1")

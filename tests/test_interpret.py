@@ -164,6 +164,8 @@ def _brute_force(weight, bias, tokens, both, padding):
         if padding == "same":
             left = (W - 1) // 2
             toks = np.concatenate([np.full((len(toks), left), 5), toks, np.full((len(toks), W - 1 - left), 5)], 1)
+        if padding == "full":  # DeepBind: W-1 N (0.25 each) on each side
+            toks = np.concatenate([np.full((len(toks), W - 1), 4), toks, np.full((len(toks), W - 1), 4)], 1)
         x = table[toks]  # (n, L, 4)
         for p in range(toks.shape[1] - W + 1):
             s = np.einsum("nwc,kcw->nk", x[:, p : p + W], weight) + bias
@@ -171,7 +173,7 @@ def _brute_force(weight, bias, tokens, both, padding):
     return best
 
 
-@pytest.mark.parametrize("both,padding", [(True, "valid"), (False, "valid"), (True, "same")])
+@pytest.mark.parametrize("both,padding", [(True, "valid"), (False, "valid"), (True, "same"), (True, "full"), (False, "full")])
 def test_max_activations_match_brute_force(both, padding):
     rng = np.random.default_rng(4)
     weight = rng.normal(size=(5, 4, 6)).astype(np.float32)
@@ -233,7 +235,7 @@ def test_activation_difference_and_background():
     length=st.integers(7, 30),
     threshold=st.floats(0.05, 1.0),
     both=st.booleans(),
-    padding=st.sampled_from(["valid", "same"]),
+    padding=st.sampled_from(["valid", "same", "full"]),
     seed=st.integers(0, 2**16),
 )
 def test_properties(k, w, n, length, threshold, both, padding, seed):
@@ -253,3 +255,18 @@ def test_properties(k, w, n, length, threshold, both, padding, seed):
                 np.testing.assert_allclose(m.counts.sum(axis=1), m.nsites)
         else:
             assert m.dead
+
+
+def test_full_padding_counts_only_the_bases_a_site_covers():
+    """Under 'full' padding a window overhanging an end is scored with N there (as the model
+    scores it) but counts only the bases inside the sequence: no N mass in the PPM."""
+    W = 8
+    motif = np.array([0, 1, 2, 3], np.uint8)  # ACGT in the kernel's columns 4..7
+    weight = np.zeros((1, 4, W))
+    weight[0, motif, np.arange(4) + 4] = 1.0
+    tokens = np.full((20, 12), 3, np.uint8)  # T background
+    tokens[:, :4] = motif  # the site at the very start: the best window starts at -4
+    (m,) = itp.kernel_ppms(weight, None, tokens, both_strands=False, padding="full", min_sites=1, min_bits=0)
+    assert m.nsites == 20
+    np.testing.assert_allclose(m.counts[:4].sum(axis=1), 0.0)  # the overhang counts nothing
+    np.testing.assert_allclose(m.counts[4:], 20 * np.eye(4)[motif])  # the site, whole

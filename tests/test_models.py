@@ -224,3 +224,60 @@ def test_exp_activation_is_the_exponential_of_the_pooled_conv():
     assert (koo.kernel_activations(torch.randint(0, 4, (4, 200), dtype=torch.uint8)) > 0).all()
     with pytest.raises(InputError, match="--activation must be one of relu, exp"):
         A.arch_spec("deepbind", activation="tanh")
+
+
+# ---- first-layer padding (issue 19: 'full', W-1 N on each side) ----------------------------------
+
+
+@pytest.mark.parametrize("activation", ["relu", "exp"])
+def test_full_padding_fused_and_torch_paths_agree(activation):
+    x = torch.randint(0, 5, (64, 60), dtype=torch.uint8)
+    y = torch.randint(0, 2, (64, 1)).float()
+    outs, grads = [], []
+    for impl in ("fused", "onehot", "gather"):
+        m = _model("deepbind", seed=7, dropout=0.0, activation=activation, padding="full").train()
+        m.conv_impl = impl
+        out = m(x)
+        F.binary_cross_entropy_with_logits(out, y).backward()
+        outs.append(out.detach())
+        grads.append(torch.cat([p.grad.reshape(-1) for p in m.parameters()]))
+    for o, g in zip(outs[1:], grads[1:]):
+        torch.testing.assert_close(outs[0], o, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(grads[0], g, rtol=1e-4, atol=1e-5)
+
+
+def test_full_padding_sees_a_site_at_either_end_as_in_the_middle():
+    """A kernel wider than its motif scores the motif at a sequence end exactly as inside (the
+    overhang reads N, the mean weight); without padding the end sites are scored lower."""
+    W, L = 24, 60
+    motif = np.array([0, 1, 2, 3, 3, 2, 1, 0], dtype=np.uint8)  # ACGTTGCA
+    weight = np.zeros((1, 4, W), np.float32)
+    weight[0, motif, np.arange(8) + 8] = 2.0  # the motif in the kernel's middle, flanks weigh 0
+    seqs = np.full((3, L), 4, np.uint8)  # N background: only the motif scores
+    for row, start in enumerate((0, 26, L - 8)):
+        seqs[row, start : start + 8] = motif
+    t = torch.from_numpy(seqs)
+    scores = {}
+    for padding in ("valid", "full"):
+        m = _model("deepbind", seed=0, padding=padding, n_kernels=1, both=False, dropout=0.0)
+        with torch.no_grad():
+            m.conv1.weight.copy_(torch.from_numpy(weight))
+            m.conv1.bias.zero_()
+            scores[padding] = m.kernel_activations(t)[:, 0].numpy()
+    np.testing.assert_allclose(scores["full"], 16.0)  # every site whole, wherever it sits
+    assert scores["valid"][1] == pytest.approx(16.0)
+    assert scores["valid"][0] < 16.0 and scores["valid"][2] < 16.0  # the ends are cut
+
+
+def test_padding_option_and_lengths():
+    spec = A.arch_spec("deepbind", padding="full")
+    assert spec.convs[0].padding == "full"
+    assert spec.length_after(10) == [1] and spec.min_length() == 1  # any length: windows overhang
+    assert A.arch_spec("deepbind").min_length() == 24
+    assert A.padding_widths("full", 24) == (23, 23, 4)  # N tokens
+    assert A.padding_widths("same", 24) == (11, 12, 5)  # PAD tokens (weigh 0)
+    assert A.ArchSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(InputError, match="--padding must be one of valid, same, full"):
+        A.arch_spec("deepbind", padding="circular")
+    with pytest.raises(ValueError, match="padding must be one of"):
+        A.ConvSpec(4, 24, padding="both")

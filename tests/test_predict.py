@@ -127,3 +127,33 @@ def test_bad_inputs_one_line_no_output(model_dir, tmp_path):
     assert_clean_error(trunc_p, "truncated gzip")
     assert_clean_error(nope_p, "no such model directory")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(("o", ".o")) and ".tsv" in p.name]
+
+
+def test_kernel_best_under_full_padding_matches_the_torch_scan():
+    """The compiled scan on N-padded records and the torch scan agree on value, start (negative or
+    past the end where a window overhangs) and strand, and starts are forward-strand positions."""
+    import torch
+
+    from deepprune_cli.core import inference
+    from deepprune_cli.core.architectures import arch_spec
+    from deepprune_cli.core.models import build_model
+
+    model = build_model(arch_spec("deepbind", 6, kernel_length=10, padding="full"), seed=2).eval()
+    rng = np.random.default_rng(8)
+    tokens = rng.integers(0, 5, (40, 30)).astype(np.uint8)
+    values, start, minus = inference.kernel_best(model, tokens)
+    with torch.no_grad():
+        ref = model.kernel_activations(torch.from_numpy(tokens)).numpy()
+    np.testing.assert_allclose(np.maximum(values, 0), ref, rtol=1e-5, atol=1e-5)
+    model.conv_impl = "onehot"
+    from deepprune_cli.core import first_layer
+
+    saved = first_layer.fused_available
+    first_layer.fused_available = lambda: False  # the torch scan (max_activations)
+    try:
+        values2, start2, minus2 = inference.kernel_best(model, tokens)
+    finally:
+        first_layer.fused_available = saved
+    np.testing.assert_allclose(values, values2, rtol=1e-5, atol=1e-5)
+    assert np.array_equal(start, start2) and np.array_equal(minus, minus2)
+    assert start.min() >= -9 and start.max() <= 29 and (start < 0).any()

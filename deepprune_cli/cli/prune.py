@@ -14,7 +14,7 @@ from deepprune_cli.cli.common import (
     seed_option,
 )
 from deepprune_cli.cli.progress import StageStatus
-from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
+from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION, PADDINGS
 
 
 @click.command("prune")
@@ -62,6 +62,10 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("--activation", type=click.Choice(["relu", "exp"]), default=None,
               help="First-layer activation of the start model and every pruned model: relu, or exp (Koo & Ploenzke "
               "2021's exponential) [default: the architecture's: relu for deepbind].")
+@click.option("--padding", type=click.Choice(PADDINGS), default=None,
+              help="First-layer padding of the start model and every pruned model: valid (none), same (Keras) or "
+              "full (kernel width - 1 N on each side, so a kernel also scores a site that overhangs an end) "
+              "[default: the architecture's: valid for deepbind].")
 @click.option("--both-strands/--one-strand", default=True, show_default=True,
               help="Also scan the reverse complement with the same kernels.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
@@ -79,7 +83,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
 @click.option("-q", "--quiet", is_flag=True, help="No progress or table on stderr.")
 def command(
     input_path, output, from_model, kernels, rounds, tolerance, distinct, compact_loss, criterion, lr_decay, baseline, baseline_seeds,
-    lottery, resume, negatives, negative_copies, arch, kernel_length, activation, both_strands, batch_size, lr, epochs, patience,
+    lottery, resume, negatives, negative_copies, arch, kernel_length, activation, padding, both_strands, batch_size, lr, epochs, patience,
     val_fraction, valid_path, test_path,
     seed, fmt, genome, width, device, threads, as_json, quiet,
 ):  # fmt: skip
@@ -154,13 +158,14 @@ def command(
             raise InputError(f"{from_model}: pruning needs a first layer with global max pooling ({start.spec.name} has none)")
         if lottery:
             raise InputError("--lottery needs the start model's initial weights; it cannot be used with --from")
-        if activation is not None:
-            raise InputError("--activation sets the start model's first layer; with --from the model has its own")
+        for name, given in (("--activation", activation), ("--padding", padding)):
+            if given is not None:
+                raise InputError(f"{name} sets the start model's first layer; with --from the model has its own")
         spec = start.spec
     else:
         spec = None
         probe = architectures.arch_spec(arch, opts.start_kernels, kernel_length, 1, both_strands, seq_len=200,
-                                        activation=activation)
+                                        activation=activation, padding=padding)
         if probe.convs[0].pool != "global":
             raise InputError(f"--arch {arch}: pruning needs a first layer with global max pooling (deepbind, 1layer, ...)")
 
@@ -170,7 +175,7 @@ def command(
     valid = read_input(valid_path, fmt, genome, width) if valid_path else None
     prep = prepare_training(
         pos, neg, test, valid=valid, spec=spec, arch=arch, kernels=opts.start_kernels, kernel_length=kernel_length,
-        both_strands=both_strands, negative_copies=negative_copies, val_fraction=val_fraction, seed=seed,
+        both_strands=both_strands, padding=padding, negative_copies=negative_copies, val_fraction=val_fraction, seed=seed,
         device=dev, threads=threads, reorder_input=True,  # pos is not needed in file order again
     )  # fmt: skip
     if prep.spec.n_outputs != 1:

@@ -7,6 +7,7 @@ import click
 from deepprune_cli.cli.common import console, device_options, input_format_options, lock_outputs, read_input, seed_option
 from deepprune_cli.cli.progress import SeedProgress
 from deepprune_cli.core.architectures import DEFAULT_TRAIN_ARCH
+from deepprune_cli.core.choices import PADDINGS
 
 ARCH_HELP = (
     "deepbind64 (default: DeepBind's layout with 64 kernels and an exponential first-layer activation), "
@@ -46,6 +47,14 @@ ARCH_HELP = (
     default=None,
     help="First-layer activation: relu, or exp (Koo & Ploenzke 2021's exponential) "
     "[default: the architecture's: exp for deepbind64, relu for the others].",
+)
+@click.option(
+    "--padding",
+    type=click.Choice(PADDINGS),
+    default=None,
+    help="First-layer padding: valid (none), same (Keras) or full (kernel width - 1 N on each side, so a "
+    "kernel also scores a site that overhangs an end of the sequence) [default: the architecture's: full "
+    "for deepbind64, the published padding for the others].",
 )
 @click.option(
     "--both-strands/--one-strand",
@@ -96,8 +105,8 @@ ARCH_HELP = (
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary on stderr.")
 def command(
-    input_path, output, negatives, negative_copies, shuffle_negatives, arch, kernels, kernel_length, dropout, activation, both_strands,
-    batch_size, lr, epochs, patience, val_fraction, valid_path, l1, l2, test_path, seed, seeds, restarts, fmt, genome, width, device,
+    input_path, output, negatives, negative_copies, shuffle_negatives, arch, kernels, kernel_length, dropout, activation, padding,
+    both_strands, batch_size, lr, epochs, patience, val_fraction, valid_path, l1, l2, test_path, seed, seeds, restarts, fmt, genome, width, device,
     threads, deterministic, force, as_json, quiet,
 ):  # fmt: skip
     """Train a CNN on INPUT (FASTA, DeepBind .seq, Zeng .data or BED + --genome).
@@ -112,7 +121,7 @@ def command(
 
     \b
     Example:
-      deepprune train peaks.fa -o model/                 # deepbind64: 64 kernels, exp activation
+      deepprune train peaks.fa -o model/                 # deepbind64: 64 kernels, exp, full padding
       deepprune train peaks.fa --arch deepbind -o m16/   # DeepBind as published: 16 kernels, ReLU
       deepprune train peaks.fa --kernels 4 -o model/
       deepprune train X_AC.seq.gz --test X_B.seq.gz --seeds 0,1,2,3,4 -o models/
@@ -155,7 +164,8 @@ def command(
     )
     opts.validate()
     # Validate the architecture name and sizes before reading any data.
-    architectures.arch_spec(arch, kernels, kernel_length, 1, both_strands, seq_len=200, dropout=dropout, activation=activation)
+    architectures.arch_spec(arch, kernels, kernel_length, 1, both_strands, seq_len=200, dropout=dropout, activation=activation,
+                            padding=padding)
 
     pos = read_input(input_path, fmt, genome, width)
     neg = read_input(negatives, fmt, genome, width) if negatives else None
@@ -172,6 +182,7 @@ def command(
         kernels=kernels,
         kernel_length=kernel_length,
         both_strands=both_strands,
+        padding=padding,
         shuffle="auto" if shuffle_negatives is None else shuffle_negatives,
         negative_copies=negative_copies,
         val_fraction=val_fraction,

@@ -28,3 +28,9 @@ MOTIF_ORDERS = ("weight", "score", "kernel")
 SITE_SOURCES = ("positives", "all")
 #: significance measures a motif match or recovery threshold applies to
 SIGNIFICANCE = ("q", "E", "p")
+
+#: first-layer paddings (``--padding``): ``valid`` (none), ``same`` (Keras: (W-1)//2 PAD tokens on
+#: the left, the rest on the right; PAD weighs 0) and ``full`` (a full convolution: W-1 N on each
+#: side, so a kernel also scores a site that overhangs either end of a sequence; N weighs the mean
+#: of the four letters, one-hot 0.25 each, as N does inside a sequence)
+PADDINGS = ("valid", "same", "full")

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepprune_cli.core.sequences import COMPLEMENT, PAD_TOKEN, onehot_table
+from deepprune_cli.core.architectures import padding_widths
+from deepprune_cli.core.sequences import COMPLEMENT, onehot_table
 
 CONV_IMPLS = ("auto", "fused", "onehot", "gather")
 
@@ -68,10 +69,16 @@ def reverse_complement_tokens(tokens: torch.Tensor) -> torch.Tensor:
     return _COMPLEMENT_CACHE[key][tokens.long()].flip(1)
 
 
-def _same_pad(tokens: torch.Tensor, width: int) -> torch.Tensor:
-    # Keras 'same': (W-1)//2 on the left, the rest on the right; PAD tokens weigh zero.
-    left = (width - 1) // 2
-    return F.pad(tokens, (left, width - 1 - left), value=PAD_TOKEN)
+def pad_tokens(tokens: torch.Tensor, width: int, padding: str) -> torch.Tensor:
+    """uint8 tokens (B, L) padded as the first layer's ``padding`` asks -> (B, L + left + right).
+
+    ``same``: Keras's, with PAD tokens (weight 0); ``full``: W-1 N tokens on each side
+    (:func:`~deepprune_cli.core.architectures.padding_widths`); ``valid``: unchanged.
+    """
+    left, right, fill = padding_widths(padding, width)
+    if not (left or right):
+        return tokens
+    return F.pad(tokens, (left, right), value=fill)
 
 
 _ONEHOT_CACHE: dict = {}
@@ -106,8 +113,7 @@ def conv_gather(tokens: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
 
 def first_conv_map(tokens: torch.Tensor, weight: torch.Tensor, bias, padding: str, impl: str) -> torch.Tensor:
     """First-layer pre-activation map (B, K, P) with the torch implementations."""
-    if padding == "same":
-        tokens = _same_pad(tokens, weight.shape[2])
+    tokens = pad_tokens(tokens, weight.shape[2], padding)
     if impl == "gather":
         return conv_gather(tokens, weight, bias)
     return conv_onehot(tokens, weight, bias)

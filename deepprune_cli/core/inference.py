@@ -18,6 +18,7 @@ from typing import IO, Callable, Iterable, Iterator
 
 import numpy as np
 
+from deepprune_cli.core.architectures import padding_widths
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.models import MotifCNN
 from deepprune_cli.core.sequences import SequenceSet
@@ -85,8 +86,9 @@ def kernel_best(model: MotifCNN, tokens: np.ndarray) -> tuple[np.ndarray, np.nda
 
     Returns:
         ``activation`` float32 ``(n, K_active)`` (pre-ReLU, batch norm folded), ``start`` int64
-        ``(n, K_active)`` (0-based window start on the forward strand; for ``same`` padding a
-        window may hang over an end, so it can be negative), ``minus`` bool ``(n, K_active)``.
+        ``(n, K_active)`` (0-based window start on the forward strand; under ``same`` or ``full``
+        padding a window may hang over an end, so it can be negative or end past ``L``),
+        ``minus`` bool ``(n, K_active)``.
     """
     from deepprune_cli.core.interpret import first_layer_filters, max_activations
 
@@ -95,17 +97,19 @@ def kernel_best(model: MotifCNN, tokens: np.ndarray) -> tuple[np.ndarray, np.nda
     c0 = model.spec.convs[0]
     W = weight.shape[2]
     L = tokens.shape[1]
-    if c0.padding == "valid" and model.bn1 is None and _fused_ok():
+    left = padding_widths(c0.padding, W)[0]
+    if c0.padding in ("valid", "full") and model.bn1 is None and _fused_ok():
         # the compiled scan the model itself runs on CPU: each record on its own, exactly, so a
         # record's numbers never depend on the chunk it came in
         from deepprune_cli.core.first_layer import fused_best_windows
+        from deepprune_cli.core.interpret import pad_like_model
 
-        values, start, strand = fused_best_windows(tokens, weight[active], bias[active], model.spec.both_strands)
-        return values, start.astype(np.int64), strand.astype(bool)
+        padded = pad_like_model(tokens, W, c0.padding)
+        values, start, strand = fused_best_windows(padded, weight[active], bias[active], model.spec.both_strands)
+        return values, start.astype(np.int64) - left, strand.astype(bool)
     values, pos, minus = max_activations(
         weight[active], bias[active], tokens, both_strands=model.spec.both_strands, padding=c0.padding
     )
-    left = (W - 1) // 2 if c0.padding == "same" else 0
     # positions are in the padded strand that won; the reverse strand's window q covers the
     # forward bases [L - q - W, L - q)
     start = np.where(minus, L - (pos - left) - W, pos - left)

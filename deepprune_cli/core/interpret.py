@@ -12,11 +12,13 @@ motifs.
 
 Conventions:
 
-* Tokens are uint8 A, C, G, T, N = 0..4 (and 5 = PAD, the zero padding of 'same' convolutions).
+* Tokens are uint8 A, C, G, T, N = 0..4 (and 5 = PAD, the zero padding of 'same' convolutions;
+  'full' padding pads with N).
 * N scores as the mean of the four letter weights (the one-hot value 0.25 each, as the models
   see it) and, inside a site, counts 0.25 towards each letter: a site is one sequence, so every
   row of the count matrix sums to the number of sites. PAD (a window hanging over a sequence end
   under 'same' padding) scores 0 and counts nothing; such rows are normalised by what they hold.
+  Under 'full' padding the overhang scores as N (as the model scores it) and counts nothing.
 * Weights are ``(K, 4, W)`` (PyTorch Conv1d layout, rows A, C, G, T), bias ``(K,)``. Batch norm
   after the convolution can be folded in first with :func:`fold_batch_norm`.
 """
@@ -29,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from deepprune_cli.core.architectures import padding_widths
 from deepprune_cli.core.choices import DEFAULT_SITE_REFERENCE, SITE_REFERENCES
 from deepprune_cli.core.motifs import Motif
 from deepprune_cli.core.sequences import COMPLEMENT, PAD_TOKEN, onehot_table
@@ -135,27 +138,35 @@ def max_possible_activation(weight: np.ndarray, bias: np.ndarray | None = None) 
     return out
 
 
-def _pad_tokens(tokens: np.ndarray, width: int, padding: str) -> np.ndarray:
-    if padding == "valid":
+def _pad_tokens(tokens: np.ndarray, width: int, padding: str, fill: int | None = None) -> np.ndarray:
+    """Tokens padded as the models pad them (:func:`padding_widths`), or with ``fill`` instead."""
+    left, right, model_fill = padding_widths(padding, width)
+    if not (left or right):
         return tokens
-    if padding != "same":
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-    left = (width - 1) // 2  # Keras 'same', as the models pad
-    right = width - 1 - left
     n = tokens.shape[0]
+    fill = model_fill if fill is None else fill
     return np.concatenate(
-        [np.full((n, left), PAD_TOKEN, np.uint8), tokens, np.full((n, right), PAD_TOKEN, np.uint8)], axis=1
+        [np.full((n, left), fill, np.uint8), tokens, np.full((n, right), fill, np.uint8)], axis=1
     )
 
 
-def _strands(tokens: np.ndarray, width: int, padding: str, both: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def pad_like_model(tokens: np.ndarray, width: int, padding: str) -> np.ndarray:
+    """uint8 tokens ``(n, L)`` padded exactly as a first layer with ``padding`` pads them."""
+    return _pad_tokens(np.asarray(tokens, dtype=np.uint8), width, padding)
+
+
+def _strands(
+    tokens: np.ndarray, width: int, padding: str, both: bool, fill: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Padded forward tokens ``(n, L')`` and, with ``both``, the padded reverse complement.
 
     Each strand is padded on its own, as the models do (they pad the reverse-complement input),
-    which matters for even widths where 'same' padding is asymmetric.
+    which matters for even widths where 'same' padding is asymmetric. ``fill`` replaces the
+    models' padding token (sites are counted with PAD, which counts nothing, where the model
+    scored N).
     """
-    fwd = _pad_tokens(tokens, width, padding)
-    rev = _pad_tokens(np.ascontiguousarray(COMPLEMENT[tokens[:, ::-1]]), width, padding) if both else None
+    fwd = _pad_tokens(tokens, width, padding, fill)
+    rev = _pad_tokens(np.ascontiguousarray(COMPLEMENT[tokens[:, ::-1]]), width, padding, fill) if both else None
     return fwd, rev
 
 
@@ -173,7 +184,8 @@ def max_activations(
         weight: ``(K, 4, W)``; bias: ``(K,)`` or ``None``.
         tokens: uint8 ``(n, L)`` (A, C, G, T, N = 0..4).
         both_strands: also scan the reverse complement (ties go to the forward strand).
-        padding: ``"valid"`` or ``"same"`` (PAD tokens weigh 0, as in the models).
+        padding: one of :data:`PADDINGS`, as the model pads (``same``: PAD tokens weigh 0;
+            ``full``: N tokens weigh the mean letter).
 
     Returns:
         ``values`` float32 ``(n, K)``, ``positions`` int64 ``(n, K)`` (window start in the padded
@@ -283,7 +295,8 @@ def kernel_ppms(
             Learned kernels rarely reach their theoretical maximum, so ``"observed"`` finds
             sites for kernels that ``"possible"`` reports as having too few.
         both_strands: scan the reverse complement too (as the model does).
-        padding: the first layer's padding, ``"valid"`` or ``"same"``.
+        padding: the first layer's padding, one of :data:`PADDINGS` (a site overhanging an end
+            counts only the bases it covers).
         min_sites: kernels with fewer sites are dead ("too few sites").
         trim_bits: remove flanking columns with less information than this (0 = keep all).
         min_bits: kernels whose trimmed PPM holds less information than this, after removing
@@ -325,7 +338,8 @@ def kernel_ppms(
             weight[kernels], None if bias is None else np.asarray(bias)[kernels], tokens,
             both_strands=both_strands, padding=padding,
         )  # fmt: skip
-        padded, rc = _strands(tokens, W, padding, both_strands)
+        # a window overhanging an end counts only the bases it covers (PAD), whatever it scored there
+        padded, rc = _strands(tokens, W, padding, both_strands, fill=PAD_TOKEN)
     offsets = np.arange(W)
     for col, k in enumerate(kernels):
         counts = np.zeros((W, 4))

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from deepprune_cli.core.architectures import ArchSpec
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.first_layer import (
-    CONV_IMPLS, first_conv_map, fused_kernel_features, fused_available, reverse_complement_tokens,
+    CONV_IMPLS, first_conv_map, fused_kernel_features, fused_available, pad_tokens, reverse_complement_tokens,
     reverse_complement_weight,
 )
 
@@ -105,7 +105,7 @@ class MotifCNN(nn.Module):
 
     def _impl(self, device) -> str:
         c0 = self.spec.convs[0]
-        fusable = self.spec.kernel_strands and not c0.batch_norm and c0.padding == "valid"
+        fusable = self.spec.kernel_strands and not c0.batch_norm and c0.padding in ("valid", "full")
         if self.conv_impl == "auto":
             return "fused" if (fusable and device.type == "cpu" and fused_available()) else "onehot"
         if self.conv_impl == "fused" and not (fusable and device.type == "cpu"):
@@ -130,8 +130,11 @@ class MotifCNN(nn.Module):
     def _kernel_features(self, tokens: torch.Tensor) -> torch.Tensor:
         """Globally pooled first layer, both strands per kernel: act(max_p conv + b) -> (B, K).
 
-        Both activations are increasing, so they commute with the max."""
+        Both activations are increasing, so they commute with the max. Padding (``full``) is
+        applied to the tokens first; the reverse strand of an N-padded sequence is the padded
+        reverse strand, so both strands see the same windows."""
         impl = self._impl(tokens.device)
+        tokens = pad_tokens(tokens, self.conv1.weight.shape[2], self.spec.convs[0].padding)
         if impl == "fused":
             if self.spec.convs[0].activation == "exp":
                 pre = fused_kernel_features(tokens, self.conv1.weight, self.conv1.bias, self.spec.both_strands, relu=False)

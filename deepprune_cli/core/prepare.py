@@ -50,10 +50,12 @@ def resolve_spec(
     kernels: int | None,
     kernel_length: int | None,
     both_strands: bool,
+    padding: str | None = None,
 ) -> architectures.ArchSpec:
-    """The architecture ``arch`` sized for ``data`` (its classes and, where needed, its one length)."""
+    """The architecture ``arch`` sized for ``data`` (its classes and, where needed, its one length);
+    ``padding`` replaces its first layer's (:data:`~deepprune_cli.core.choices.PADDINGS`)."""
     n_classes = data.n_classes
-    probe = architectures.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=200)
+    probe = architectures.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=200, padding=padding)
     if n_classes > 1 and not probe.multi_output:
         raise InputError(
             f"{data.source}: labels have {n_classes} classes but architecture {probe.name} has one output "
@@ -68,7 +70,7 @@ def resolve_spec(
                 f"{data.source}: sequences have different lengths ({lo}..{hi} bp); architecture {probe.name} needs "
                 f"one length (globally pooled architectures such as deepbind pad with N instead)"
             )
-    spec = architectures.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=seq_len)
+    spec = architectures.arch_spec(arch, kernels, kernel_length, n_classes, both_strands, seq_len=seq_len, padding=padding)
     if spec.flattens:
         spec.validate_length(seq_len, data.source)
     return spec
@@ -97,6 +99,7 @@ def prepare_training(
     kernels: int | None = None,
     kernel_length: int | None = None,
     both_strands: bool = True,
+    padding: str | None = None,
     shuffle: str | bool = "auto",
     negative_copies: int = 2,
     val_fraction: float | None = 0.1,
@@ -108,7 +111,8 @@ def prepare_training(
     """Label, (shuffle,) resolve the architecture, split and move to ``device``.
 
     Give ``spec`` to use an existing model's architecture (e.g. ``prune --from``); otherwise it is
-    built from ``arch``, ``kernels``, ``kernel_length`` and ``both_strands``.
+    built from ``arch``, ``kernels``, ``kernel_length``, ``both_strands`` and ``padding`` (None: the
+    architecture's own).
 
     Give ``valid`` to validate on that set instead of a split of the input (``val_fraction`` must
     then be None): it is labelled like the input and, when the input got dinucleotide-shuffled
@@ -132,7 +136,7 @@ def prepare_training(
         positives, negatives, shuffle=shuffle, copies=negative_copies, seed=seed, threads=threads
     )
     if spec is None:
-        spec = resolve_spec(data.seqs, arch, kernels, kernel_length, both_strands)
+        spec = resolve_spec(data.seqs, arch, kernels, kernel_length, both_strands, padding)
     else:
         if data.seqs.n_classes != spec.n_outputs:
             raise InputError(
