@@ -145,7 +145,6 @@ def test_kernel_best_under_full_padding_matches_the_torch_scan():
     with torch.no_grad():
         ref = model.kernel_activations(torch.from_numpy(tokens)).numpy()
     np.testing.assert_allclose(np.maximum(values, 0), ref, rtol=1e-5, atol=1e-5)
-    model.conv_impl = "onehot"
     from deepprune_cli.core import first_layer
 
     saved = first_layer.fused_available

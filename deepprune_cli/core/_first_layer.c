@@ -35,6 +35,8 @@
  * torch's own workers, else POSIX threads); the thread count clamped to 1..MAX_THREADS and the work */
 void native_run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int threads);
 int native_clamp_threads(int threads, int64_t work);
+/* defined in _native.c: None, or NULL with the error of the jobs' failure flags set */
+PyObject *native_jobs_result(int failed, const char *what);
 
 /* tg (J, C, K2) from t5 (J * g, 5, K2): row (j, code) = the sum of its g bases' rows, the
  * first base's first (as numba's). */
@@ -279,12 +281,7 @@ static PyObject *py_first_layer_forward(PyObject *self, PyObject *args)
     for (int t = 0; t < threads; t++)
         failed |= jobs[t].failed;
     Py_END_ALLOW_THREADS
-    if (failed & 2)
-        PyErr_SetString(PyExc_ValueError, "first_layer_forward: tokens must be 0..4");
-    else if (failed)
-        PyErr_NoMemory();
-    else
-        result = Py_NewRef(Py_None);
+    result = native_jobs_result(failed, "first_layer_forward");
 end:
     PyBuffer_Release(&tokens);
     PyBuffer_Release(&tg);

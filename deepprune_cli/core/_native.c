@@ -347,6 +347,17 @@ int native_clamp_threads(int threads, int64_t work)
     return threads;
 }
 
+/* The result of a threaded call from its jobs' OR-ed failure flags: None, or NULL with the error
+ * set (flag 2: a token above 4, said as "<what>: tokens must be 0..4"; flag 1: out of memory). */
+PyObject *native_jobs_result(int failed, const char *what)
+{
+    if (failed & 2)
+        return PyErr_Format(PyExc_ValueError, "%s: tokens must be 0..4", what);
+    if (failed)
+        return PyErr_NoMemory();
+    return Py_NewRef(Py_None);
+}
+
 static PyObject *py_shuffle_records(PyObject *self, PyObject *args)
 {
     Py_buffer tokens, offsets, out, too_short;
@@ -397,12 +408,7 @@ static PyObject *py_shuffle_records(PyObject *self, PyObject *args)
     for (int t = 0; t < threads; t++)
         failed |= jobs[t].failed;
     Py_END_ALLOW_THREADS
-    if (failed & 2)
-        PyErr_SetString(PyExc_ValueError, "shuffle_records: tokens must be 0..4");
-    else if (failed)
-        PyErr_NoMemory();
-    else
-        result = Py_NewRef(Py_None);
+    result = native_jobs_result(failed, "shuffle_records");
 end:
     PyBuffer_Release(&tokens);
     PyBuffer_Release(&offsets);
