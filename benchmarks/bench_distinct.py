@@ -94,10 +94,10 @@ def run_one(task: tuple) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         _cli("simulate", "--motifs", "jaspar:" + ",".join(ids), "--n", a.n, "--length", a.length,
-             "-o", tmp / "sim", "--seed", seed)  # fmt: skip
+             "--test-fraction", a.test_fraction, "-o", tmp / "sim", "--seed", seed)  # fmt: skip
         sizing = _sizing(a)
         _cli("prune", tmp / "sim" / "train.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
-             "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
+             "--padding", a.padding, "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
         record = json.loads((tmp / "prune" / "prune.json").read_text())
         sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds, "curve": []}
         summary = (tmp / "prune" / "summary.tsv").read_text().splitlines()
@@ -149,7 +149,7 @@ def run_encode(task: tuple) -> dict:
         (tmp / "top.fa").write_text("".join(f">p{i}\n{pos.text(i)}\n" for i in range(len(pos))))
         sizing = _sizing(a)
         _cli("prune", tmp / "top.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline",
-             "--epochs", a.epochs, "--patience", a.patience, "--threads", a.threads, "--seed", seed, "--test", b,
+             "--epochs", a.epochs, "--patience", a.patience, "--padding", a.padding, "--threads", a.threads, "--seed", seed, "--test", b,
              "-o", tmp / "prune", "-q")  # fmt: skip
         record = json.loads((tmp / "prune" / "prune.json").read_text())
         sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds}
@@ -237,7 +237,9 @@ def main() -> None:
     ap.add_argument("--reference", default=str(HERE / "results" / "prune_encode_loss_top3000.tsv"),
                     help="--encode: today's 4-kernel test AUROC per experiment (column deepprune), to compare with")
     ap.add_argument("--criterion", default="loss")
-    ap.add_argument("--n", type=int, default=6000, help="sequences per dataset (half test)")
+    ap.add_argument("--n", type=int, default=6000, help="sequences per dataset")
+    ap.add_argument("--test-fraction", type=float, default=0.5, help="share of --n held out as test.fa")
+    ap.add_argument("--padding", default="valid", help="prune --padding of the start model")
     ap.add_argument("--length", type=int, default=101)
     ap.add_argument("--threads", type=int, default=1, help="threads per run")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel")
