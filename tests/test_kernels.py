@@ -173,7 +173,9 @@ def test_parsed_and_formatted_fasta_is_the_same_on_both_backends(monkeypatch):
 @st.composite
 def first_layer_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32)))
-    K = draw(st.sampled_from([1, 3, 4, 16, 63, 64, 65, 129, 256]))  # around the C kernel's chunk of 128
+    # every kernel count the C forward compiles a path for (K2 = K or 2K up to 16, 32), then around
+    # its chunk of 128
+    K = draw(st.sampled_from([*range(1, 17), 63, 64, 65, 129, 256]))
     W = draw(st.integers(1, 30))
     L = W + draw(st.integers(0, 160))
     B = draw(st.integers(0, 40))
@@ -206,6 +208,22 @@ def test_c_first_layer_is_the_numba_first_layer_bit_for_bit(case, threads):
     bwd = [kernels.first_layer_backward(case["tokens"], arg, strand, case["grad"], W, threads=t, backend=b)
            for t, b in ((threads, "c"), (1, "numba"))]
     assert _bits(*bwd[0]) == _bits(*bwd[1])
+
+
+@needs_c
+@pytest.mark.parametrize("both", [False, True])
+def test_every_compiled_kernel_count_of_the_c_forward_is_numba_s(both):
+    # K2 = 1..17 and 31..33 columns: each case of the C forward's compile-time switch, and its edges
+    rng = np.random.default_rng(5)
+    for K in [*range(1, 18), 31, 32, 33] if not both else [*range(1, 10), 15, 16, 17]:
+        W, L = 11, 60
+        weight = rng.normal(size=(K, 4, W)).astype(np.float32)
+        weight[K // 2] = weight[0]  # a tie between kernels
+        bias = rng.normal(size=K).astype(np.float32)
+        tokens = rng.integers(0, 5, size=(9, L)).astype(np.uint8)
+        table = kernels.first_layer_table(weight, both, 3, backend="c")
+        fwd = [kernels.first_layer_forward(tokens, table, 3, W, bias, True, threads=2, backend=b) for b in ("c", "numba")]
+        assert _bits(*fwd[0]) == _bits(*fwd[1]), K
 
 
 @needs_c
