@@ -15,6 +15,9 @@ and `deepprune logos` on the final model with the test positives, then ask
 
     python benchmarks/bench_distinct.py                              # full: m = 1..6, 5 seeds, 256 kernels
     python benchmarks/bench_distinct.py --m 1,2,3,4,5,6 --seeds 0 --rounds 4 --epochs 40   # reduced
+    # the bar as measured (README): 64 -> auto, 20,000 training sequences (issue 19's design), 5 seeds
+    python benchmarks/bench_distinct.py --m 1,2,3,4,5,6 --seeds 0,1,2,3,4 --rounds 4 --epochs 40 \
+        --n 25000 --test-fraction 0.2 --jobs 2
 
 Writes benchmarks/results/distinct.tsv (one row per m and seed) and prints a summary.
 """
