@@ -138,6 +138,24 @@ def test_full_padding_is_stored_in_every_stage_and_reloads(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_kernels_auto_pads_full_unless_told_and_a_fixed_count_keeps_the_architecture_s(tmp_path):
+    """--kernels auto's start model (and so every stage) pads full by default (pruning.start_padding);
+    --padding valid overrides it; a fixed count keeps deepbind's valid."""
+    pos = _fasta(tmp_path)
+
+    def padding(out):
+        return json.loads((out / "final" / "config.json").read_text())["spec"]["convs"][0]["padding"]
+
+    common = ["--rounds", 1, "--no-baseline", "--seed", 3, "-q", *FAST]
+    for extra, expected in ((["--kernels", "auto"], "full"), (["--kernels", "auto", "--padding", "valid"], "valid"),
+                            (["--kernels", 2], "valid")):
+        out = tmp_path / f"{extra[1]}{len(extra)}"
+        proc = run_cli("prune", pos, "-o", out, *extra, *common)
+        assert proc.returncode == 0, proc.stderr_text
+        assert padding(out) == expected, extra
+        assert json.loads((out / "round0_initial" / "config.json").read_text())["spec"]["convs"][0]["padding"] == expected
+
+
 def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
     """Three JASPAR motifs planted (one site per positive): from 32 kernels, auto (--no-distinct:
     the search alone) halves to 16 and 8 (both hold and beat the weak 32-kernel start model, so the
@@ -149,8 +167,10 @@ def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
                    "-o", sim, "--seed", 1)  # fmt: skip
     assert proc.returncode == 0, proc.stderr_text
     out = tmp_path / "auto"
+    # --padding valid: the curve below was worked out for valid windows (auto's default is full)
     proc = run_cli("prune", sim / "train.fa", "--kernels", "auto", "--no-distinct", "--rounds", 3, "--no-baseline",
-                   "--threads", 1, "--epochs", 30, "--patience", 5, "--kernel-length", 16, "--seed", 0, "-o", out)  # fmt: skip
+                   "--padding", "valid", "--threads", 1, "--epochs", 30, "--patience", 5, "--kernel-length", 16,
+                   "--seed", 0, "-o", out)  # fmt: skip
     assert proc.returncode == 0, proc.stderr_text
     assert "auto: 4 kernels" in proc.stderr_text and "held" not in json.loads((out / "prune.json").read_text())["selection"]
     sel = json.loads((out / "prune.json").read_text())["selection"]

@@ -65,7 +65,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION, PADDINGS
 @click.option("--padding", type=click.Choice(PADDINGS), default=None,
               help="First-layer padding of the start model and every pruned model: valid (none), same (Keras) or "
               "full (kernel width - 1 N on each side, so a kernel also scores a site that overhangs an end) "
-              "[default: the architecture's: valid for deepbind].")
+              "[default: full with --kernels auto; else the architecture's: valid for deepbind].")
 @click.option("--both-strands/--one-strand", default=True, show_default=True,
               help="Also scan the reverse complement with the same kernels.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
@@ -164,6 +164,7 @@ def command(
         spec = start.spec
     else:
         spec = None
+        padding = pruning.start_padding(auto, padding)
         probe = architectures.arch_spec(arch, opts.start_kernels, kernel_length, 1, both_strands, seq_len=200,
                                         activation=activation, padding=padding)
         if probe.convs[0].pool != "global":
