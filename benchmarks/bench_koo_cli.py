@@ -11,7 +11,7 @@ activation; a filter matches when its motif is within E <= 0.1 of one of the 12 
 searched inside JASPAR 2020 (`logos --truth` defaults); the match fraction counts every filter,
 so filters that gave no motif count as not matching, as in the paper (cnn-25 0.98, cnn-2 0.13).
 
-    python benchmarks/bench_koo_cli.py                       # full: 25,000 sequences, max 40 epochs (the recipe)
+    python benchmarks/bench_koo_cli.py                       # full: 25,000 sequences, max 100 epochs, patience 10 (the recipe)
     python benchmarks/bench_koo_cli.py --n 10000 --epochs 10 # reduced
     python benchmarks/bench_koo_cli.py --archs cnn-25 --epochs 60 --out benchmarks/results/koo_cli_e60.tsv
 
@@ -53,8 +53,8 @@ def match_fraction(motifs_tsv: Path, truth_tsv: Path) -> tuple[int, int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=25_000, help="sequences in all splits (the preset: 25,000)")
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
