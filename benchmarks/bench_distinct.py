@@ -19,6 +19,9 @@ and `deepprune logos` on the final model with the test positives, then ask
     python benchmarks/bench_distinct.py --m 1,2,3,4,5,6 --seeds 0,1,2,3,4 --rounds 4 --epochs 40 \
         --n 25000 --test-fraction 0.2 --jobs 2
 
+Without --padding, prune's own default applies: full with --kernels auto since 2026-12-06; the
+runs recorded before that were valid (pass --padding valid to repeat them).
+
 Writes benchmarks/results/distinct.tsv (one row per m and seed) and prints a summary.
 """
 
@@ -67,6 +70,11 @@ def _sizing(a) -> list:
     return ["--kernels", "auto", *tol, "--distinct" if a.distinct else "--no-distinct"]
 
 
+def _padding(a) -> list:
+    """``--padding`` for prune when one was asked for; none: prune's own default (full with auto)."""
+    return [] if a.padding is None else ["--padding", a.padding]
+
+
 def _held(sel: dict) -> str:
     """'kernels/motifs' of the smallest model that held, when --distinct grouped it."""
     held = sel.get("held")
@@ -100,7 +108,7 @@ def run_one(task: tuple) -> dict:
              "--test-fraction", a.test_fraction, "-o", tmp / "sim", "--seed", seed)  # fmt: skip
         sizing = _sizing(a)
         _cli("prune", tmp / "sim" / "train.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
-             "--padding", a.padding, "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
+             *_padding(a), "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
         record = json.loads((tmp / "prune" / "prune.json").read_text())
         sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds, "curve": []}
         summary = (tmp / "prune" / "summary.tsv").read_text().splitlines()
@@ -152,7 +160,7 @@ def run_encode(task: tuple) -> dict:
         (tmp / "top.fa").write_text("".join(f">p{i}\n{pos.text(i)}\n" for i in range(len(pos))))
         sizing = _sizing(a)
         _cli("prune", tmp / "top.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline",
-             "--epochs", a.epochs, "--patience", a.patience, "--padding", a.padding, "--threads", a.threads, "--seed", seed, "--test", b,
+             "--epochs", a.epochs, "--patience", a.patience, *_padding(a), "--threads", a.threads, "--seed", seed, "--test", b,
              "-o", tmp / "prune", "-q")  # fmt: skip
         record = json.loads((tmp / "prune" / "prune.json").read_text())
         sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds}
@@ -242,7 +250,8 @@ def main() -> None:
     ap.add_argument("--criterion", default="loss")
     ap.add_argument("--n", type=int, default=6000, help="sequences per dataset")
     ap.add_argument("--test-fraction", type=float, default=0.5, help="share of --n held out as test.fa")
-    ap.add_argument("--padding", default="valid", help="prune --padding of the start model")
+    ap.add_argument("--padding", default=None, choices=["valid", "same", "full"],
+                    help="prune --padding of the start model [prune's default: full with --kernels auto, else valid]")
     ap.add_argument("--length", type=int, default=101)
     ap.add_argument("--threads", type=int, default=1, help="threads per run")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel")

@@ -225,9 +225,9 @@ def start_padding(auto: bool, padding: str | None) -> str | None:
     number of planted motifs in 26/30 runs (10/30 with ``valid``) at a higher test AUROC in 26/30
     (mean +0.014). On ENCODE (256 -> auto, top 3,000 peaks, seeds 0 and 1) test AUROC was higher in
     13/20 runs (mean +0.002, not significant) and the final motifs all different in 8/20 instead of
-    3/20. At a fixed count
-    the padding was measured too (``results/prune_encode_padding.txt``): the 4-kernel baseline gained
-    more than deepprune on ENCODE, so fixed counts keep the architecture's padding.
+    3/20. At a fixed count the padding was measured too (``results/prune_encode_padding.txt``): the
+    4-kernel baseline gained more than deepprune on ENCODE, so fixed counts keep the architecture's
+    padding.
     """
     if padding is not None:
         return padding
