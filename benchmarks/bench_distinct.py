@@ -166,10 +166,34 @@ def run_encode(task: tuple) -> dict:
         sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds}
         rows = [ln.split("\t") for ln in (tmp / "prune" / "summary.tsv").read_text().splitlines()[1:]]
         final = [r for r in rows if r[0] == str(sel["round"]) and r[2] in ("deepprune", "initial")][0]
-        _cli("logos", tmp / "prune" / "final", b, "-o", tmp / "logos" / "motifs.meme", "--trim", 0.3,
-             "--match", "jaspar2024", "--threads", a.threads, "-q")  # fmt: skip
-        with open(tmp / "logos" / "motifs.tsv") as fh:
-            table = [r for r in csv.DictReader(fh, delimiter="\t") if r["id"]]
+        found = _distinct_motifs(tmp / "prune" / "final", b, tmp / "logos", a)
+        # the one-kernel-per-motif model too, when auto kept the held model instead: what final/
+        # would hold if one kernel per motif were always taken
+        opm = [c for c in sel.get("curve", []) if c.get("one_per_motif")]
+        other = dict(opm_kernels="", opm_motifs_written="", opm_distinct="", opm_test_auroc="", opm_groups="")
+        if opm and opm[-1]["round"] != sel["round"]:
+            r = opm[-1]["round"]
+            row = [x for x in rows if x[0] == str(r) and x[2] == "deepprune"][0]
+            table, names = _distinct_motifs(tmp / "prune" / f"round{r}_deepprune", b, tmp / "logos_opm", a)
+            other = dict(opm_kernels=int(row[1]), opm_motifs_written=len(table), opm_distinct=len(names),
+                         opm_test_auroc=float(row[6]), opm_groups=" ".join(names))
+    table, names = found
+    curve = _curve(sel)
+    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, held=_held(sel),
+                motifs=sel.get("motifs", ""), kernels=sel["kernels"], curve=curve,
+                motifs_written=len(table), distinct=len(names), test_auroc=float(final[6]), groups=" ".join(names),
+                compact=(record.get("compact") or {}).get("compact", ""),
+                val_loss_vs_start=(record.get("compact") or {}).get("loss", ""), **other,
+                seconds=time.perf_counter() - t0)  # fmt: skip
+
+
+def _distinct_motifs(model_dir: Path, test: str, out: Path, a) -> tuple[list, list]:
+    """``logos`` on the test positives: the rows of motifs.tsv with a motif, and one
+    'best JASPAR match x members' name per group."""
+    _cli("logos", model_dir, test, "-o", out / "motifs.meme", "--trim", 0.3, "--match", "jaspar2024",
+         "--threads", a.threads, "-q")  # fmt: skip
+    with open(out / "motifs.tsv") as fh:
+        table = [r for r in csv.DictReader(fh, delimiter="\t") if r["id"]]
     groups = {}
     for r in table:
         groups.setdefault(r["group"], []).append(r)
@@ -177,12 +201,7 @@ def run_encode(task: tuple) -> dict:
     for g in sorted(groups, key=int):
         rep = next(r for r in groups[g] if r["representative"] == "yes")
         names.append(f"{rep['best_match_name'] or rep['consensus']}x{len(groups[g])}")
-    curve = _curve(sel)
-    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, held=_held(sel),
-                motifs=sel.get("motifs", ""), kernels=sel["kernels"], curve=curve,
-                motifs_written=len(table), distinct=len(groups), test_auroc=float(final[6]), groups=" ".join(names),
-                compact=(record.get("compact") or {}).get("compact", ""),
-                val_loss_vs_start=(record.get("compact") or {}).get("loss", ""), seconds=time.perf_counter() - t0)  # fmt: skip
+    return table, names
 
 
 def encode_main(a) -> None:
@@ -200,32 +219,45 @@ def encode_main(a) -> None:
             rows.append(row)
             print(f"{row['experiment']} seed {row['seed']} ({row['criterion']}): {row['kernels']} kernels "
                   f"({row['curve']}), "
-                  f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f} "
-                  f"({row['seconds']:.0f} s)", flush=True)
+                  f"{row['distinct']} distinct [{row['groups']}], test AUROC {row['test_auroc']:.4f}"
+                  + (f"; one per motif {row['opm_kernels']} kernels, {row['opm_distinct']} distinct "
+                     f"[{row['opm_groups']}], test AUROC {row['opm_test_auroc']:.4f}" if row["opm_test_auroc"] != "" else "")
+                  + f" ({row['seconds']:.0f} s)", flush=True)
     write_tsv(a.out, rows)
-    import statistics
 
-    clean = sum(r["distinct"] == r["motifs_written"] for r in rows)
-    print(f"\nno two reported final motifs the same motif (logos groups) in {clean}/{len(rows)} runs; "
-          f"median test AUROC {statistics.median(r['test_auroc'] for r in rows):.4f}")
     ref = Path(a.reference)
+    ref_rows = {}
     if ref.exists():  # today's 256 -> 4 deepprune test AUROC of the same experiments
         with open(ref) as fh:
             ref_rows = {r["experiment"].split("_")[0]: r for r in csv.DictReader(fh, delimiter="\t")}
-        both = [(r["test_auroc"], float(ref_rows[r["experiment"]]["deepprune"])) for r in rows if r["experiment"] in ref_rows]
-        if both:
-            print(f"  vs {ref.name} (256 -> 4, deepprune) on the same {len(both)}: median "
-                  f"{statistics.median(x for x, _ in both):.4f} vs {statistics.median(y for _, y in both):.4f}")
-        # against the 4-kernel from-scratch baseline of the reference run (same data, split and seed)
-        pairs = [(r["test_auroc"], float(ref_rows[r["experiment"]]["baseline"])) for r in rows
-                 if r["experiment"] in ref_rows and ref_rows[r["experiment"]].get("baseline")]
-        if len(pairs) > 1:
-            from scipy.stats import wilcoxon
-
-            wins = sum(x > y for x, y in pairs)
-            p = wilcoxon([x for x, _ in pairs], [y for _, y in pairs], alternative="greater").pvalue
-            print(f"  vs the 4-kernel baseline of {ref.name}: better in {wins}/{len(pairs)}, one-sided Wilcoxon p = {p:.3g}")
+    _encode_summary(rows, "final/", ref.name, ref_rows)
+    if any(r["opm_test_auroc"] != "" for r in rows):  # had the one-per-motif model always been final
+        opm = [dict(r, test_auroc=r["opm_test_auroc"], distinct=r["opm_distinct"],
+                    motifs_written=r["opm_motifs_written"]) if r["opm_test_auroc"] != "" else r for r in rows]
+        _encode_summary(opm, "one kernel per motif (had it always been final)", ref.name, ref_rows)
     print(f"wrote {a.out}")
+
+
+def _encode_summary(rows: list[dict], label: str, ref_name: str, ref_rows: dict) -> None:
+    """Distinct final motifs, median test AUROC and wins over the reference's 4-kernel baseline."""
+    import statistics
+
+    clean = sum(r["distinct"] == r["motifs_written"] for r in rows)
+    print(f"\n{label}: no two reported motifs the same motif (logos groups) in {clean}/{len(rows)} runs; "
+          f"median test AUROC {statistics.median(r['test_auroc'] for r in rows):.4f}")
+    both = [(r["test_auroc"], float(ref_rows[r["experiment"]]["deepprune"])) for r in rows if r["experiment"] in ref_rows]
+    if both:
+        print(f"  vs {ref_name} (256 -> 4, deepprune) on the same {len(both)}: median "
+              f"{statistics.median(x for x, _ in both):.4f} vs {statistics.median(y for _, y in both):.4f}")
+    # against the 4-kernel from-scratch baseline of the reference run (same data, split and seed)
+    pairs = [(r["test_auroc"], float(ref_rows[r["experiment"]]["baseline"])) for r in rows
+             if r["experiment"] in ref_rows and ref_rows[r["experiment"]].get("baseline")]
+    if len(pairs) > 1:
+        from scipy.stats import wilcoxon
+
+        wins = sum(x > y for x, y in pairs)
+        p = wilcoxon([x for x, _ in pairs], [y for _, y in pairs], alternative="greater").pvalue
+        print(f"  vs the 4-kernel baseline of {ref_name}: better in {wins}/{len(pairs)}, one-sided Wilcoxon p = {p:.3g}")
 
 
 def main() -> None:

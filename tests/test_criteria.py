@@ -301,3 +301,22 @@ def test_groups_make_copies_go_first_then_loss_decides(data):
     two = greedy_loss_selection(model, data, keep=2, groups=groups)
     assert set(one.keep.tolist()) < set(two.keep.tolist()) and set(two.keep.tolist()) in ({0, 2}, {1, 2})
 
+
+
+@pytest.mark.parametrize("criterion", ["loss", "weight"])
+def test_one_per_motif_keeps_pairwise_different_motifs_across_groups(data, criterion):
+    """Groups formed around representatives can leave a member of one group the same motif as
+    another group's kernel (0 ~ 1 ~ 2, 0 and 2 not alike; 3 has no motif): without ``keep`` the
+    kept kernels are pairwise different motifs and the motif-less kernel goes, whatever the labels."""
+    _, model = hand_built_model(fit_on=data)
+    groups = np.array([1, 1, 2, 0])
+    same = np.eye(4, dtype=bool)
+    same[0, 1] = same[1, 0] = same[1, 2] = same[2, 1] = True
+    same[3, 3] = False
+    keep = select_one_per_group(model, data, criterion, groups, same=same).keep.tolist()
+    assert 3 not in keep and keep
+    assert not any(same[i, j] for i in keep for j in keep if i != j)
+    # kernel 1, alike to both 0 (its CACGTG twin) and 2, goes; CACGTG and TTGACA both stay
+    assert keep == [0, 2]
+    with pytest.raises(ValueError, match="same must be"):
+        select_one_per_group(model, data, criterion, groups, same=np.eye(3, dtype=bool))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepprune_cli.core.grouping import _components, group_motifs
+from deepprune_cli.core.grouping import _star_groups, group_motifs
 from deepprune_cli.core.motifs import Motif, load_motifs
 
 # CTCF, MAX, YY1, GATA1, SOX2: five JASPAR motifs unlike each other
@@ -55,11 +55,41 @@ def test_different_motifs_stay_apart_and_edge_cases():
         group_motifs([_copy(MAX, "a")], importance=[1.0, 2.0])
 
 
-def test_components_join_chains():
+def test_groups_form_around_representatives_not_chains():
     # a ~ c ~ b (two halves of one long motif, each inside the whole), d alone
-    same = np.zeros((4, 4), dtype=bool)
+    same = np.eye(4, dtype=bool)
     same[0, 2] = same[2, 0] = same[1, 2] = same[2, 1] = True
-    assert _components(same).tolist() == [0, 0, 0, 3]
+    # the whole motif c represents: both halves join it
+    assert _star_groups(same, np.array([1.0, 1.0, 3.0, 0.0])).tolist() == [2, 2, 2, 3]
+    # a half represents: the whole joins it, the other half (not the same as a) stands alone
+    assert _star_groups(same, np.array([3.0, 1.0, 2.0, 0.0])).tolist() == [0, 1, 0, 3]
+    # a chain a ~ b ~ c ~ d ~ e (each only like its neighbours) is not one motif: representatives
+    # are never the same motif as each other, every member is the same as its representative
+    chain = np.eye(5, dtype=bool) | np.eye(5, k=1, dtype=bool) | np.eye(5, k=-1, dtype=bool)
+    labels = _star_groups(chain, np.zeros(5))
+    assert labels.tolist() == [0, 0, 2, 2, 4]
+    reps = sorted(set(labels.tolist()))
+    assert not chain[np.ix_(reps, reps)][~np.eye(len(reps), dtype=bool)].any()
+    assert all(chain[i, labels[i]] for i in range(5))
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 9), data=st.data())
+def test_star_groups_invariants(n, data):
+    """Any relation and importance: each member is the same as its representative, the
+    representatives are pairwise different, and a representative is its group's most important."""
+    upper = np.array(data.draw(st.lists(st.booleans(), min_size=n * n, max_size=n * n))).reshape(n, n)
+    same = np.triu(upper, 1)
+    same = same | same.T | np.eye(n, dtype=bool)
+    key = np.array(data.draw(st.lists(st.floats(-5, 5), min_size=n, max_size=n)))
+    labels = _star_groups(same, key)
+    reps = sorted(set(labels.tolist()))
+    assert all(labels[r] == r for r in reps)
+    assert all(same[i, labels[i]] for i in range(n))
+    assert not same[np.ix_(reps, reps)][~np.eye(len(reps), dtype=bool)].any()
+    for i in range(n):
+        r = labels[i]
+        assert (key[r], -r) >= (key[i], -i)
 
 
 # A pool of kernel-like motifs: three copies of CTCF, two of MAX, one YY1, one GATA1.

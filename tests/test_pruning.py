@@ -283,8 +283,10 @@ def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     final = load_model(out / "final").model
     # with this seed the smallest model that held has 4 kernels, two copies of each motif
     assert (held["kernels"], held["motifs"]) == (4, 2)
-    (m,) = [c for c in sel["curve"] if c.get("one_per_motif")]
+    m, *more = [c for c in sel["curve"] if c.get("one_per_motif")]
+    assert not more or m["copies_left"]  # a second one-per-motif round only after copies came back
     assert m["kernels"] == held["motifs"] and m["parent_round"] == held["round"] and m["round"] == sel["curve"][-1]["round"]
+    assert sel["motifs"] == m["kernels"]  # the kernels kept as pairwise different motifs
     assert m["accepted"] == (m["val_auroc"] >= sel["reference_val_auroc"] - MERGE_SLACK * sel["tolerance"])
     stage = json.loads((out / f"round{m['round']}_inter" / "config.json").read_text())["prune"]
     assert stage["groups"] == held["groups"]

@@ -121,9 +121,10 @@ def command(
     with a per-kernel table beside them.
 
     Kernels that are the same motif up to shift and strand (Tomtom-style p < --group-p against
-    each other inside --group-db, either direction) form one group (connected components);
-    the table gives every kernel its group, the --distinct MEME file holds each group's most
-    important kernel, and the log says how many distinct motifs the model holds.
+    each other inside --group-db, either direction) form one group around its most important
+    kernel: every member is the same motif as it, and no two groups' representatives are the
+    same motif; the table gives every kernel its group, the --distinct MEME file holds each
+    group's representative, and the log says how many distinct motifs the model holds.
 
     --match compares them with a motif database the way Tomtom 5.4 does by default (Euclidean
     distance, both strands, q <= 0.5); --truth reports which true motifs were recovered.

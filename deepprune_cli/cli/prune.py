@@ -283,7 +283,12 @@ def _auto_curve(con, sel):
         what = "kernel" if point["kernels"] == 1 else "kernels"
         if point.get("one_per_motif"):
             what += ", one per motif"
-            mark += "" if point["accepted"] else f" [red]by more than {sel['merge_slack']:g}×tolerance: not kept[/red]"
+            if point["accepted"]:
+                mark += " (final/)"
+            elif point is not sel["curve"][-1]:  # another one-per-motif round followed
+                mark += " (its fine-tune made copies again: pruned once more)"
+            else:
+                mark += f" [red]by more than {sel['merge_slack']:g}×tolerance: not kept[/red]"
         con.print(f"  {point['kernels']:>5} {what} (round {point['round']}): {point['val_auroc']:.4f} {mark}")
     held = sel.get("held")
     if held is not None:
@@ -296,5 +301,8 @@ def _auto_curve(con, sel):
         if m == 0:
             con.print("auto: no kernel of that model gives a motif (too few sites or near-uniform, as in logos)")
         else:
-            note = "" if m == n else f" ({n} kernels kept: one kernel per motif lost more than {sel['merge_slack']:g}×tolerance)"
+            opm = [c for c in sel["curve"] if c.get("one_per_motif")]
+            where = f" (round{opm[-1]['round']}_deepprune/)" if opm else ""
+            note = "" if m == n else (f" ({n} kernels kept: one kernel per motif{where} lost more than "
+                                      f"{sel['merge_slack']:g}×tolerance)")
             con.print(f"[bold]auto: {m} distinct motif{'s' if m != 1 else ''}[/]{note}")

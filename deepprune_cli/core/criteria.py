@@ -261,8 +261,22 @@ def _refit_losses(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
     return losses, W
 
 
+def same_motif_matrix(groups: np.ndarray, same: np.ndarray | None = None) -> np.ndarray:
+    """bool ``(K, K)``: kernels i and j are the same motif. ``same`` (e.g.
+    :meth:`~deepprune_cli.core.grouping.Grouping.kernel_same`) as given, else from the labels
+    ``groups`` int64 ``(K,)`` (same label > 0). A kernel without a motif has a False diagonal."""
+    groups = np.asarray(groups, dtype=np.int64)
+    if same is None:
+        return (groups[:, None] == groups[None, :]) & (groups > 0)[:, None]
+    same = np.asarray(same, dtype=bool)
+    if same.shape != (len(groups), len(groups)):
+        raise ValueError(f"same must be ({len(groups)}, {len(groups)}), got shape {same.shape}")
+    return same
+
+
 def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_size: int = 2048,
-                          refit: bool = False, groups: np.ndarray | None = None) -> Selection:
+                          refit: bool = False, groups: np.ndarray | None = None,
+                          same: np.ndarray | None = None, until_distinct: bool = False) -> Selection:
     """Keep ``keep`` kernels by greedy backward elimination on the training loss.
 
     While more than ``keep`` kernels remain, remove the ``r`` whose removal (feature replaced by its
@@ -281,10 +295,13 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
     the read-out refit on the kept kernels in :attr:`Selection.readout`.
 
     ``groups`` (int64 ``(K,)``, e.g. :func:`~deepprune_cli.core.grouping.kernel_groups`): copies
-    go first. While some alive kernel has no motif (label <= 0) or shares its motif with another
+    go first. While some alive kernel has no motif (label <= 0) or is the same motif as another
     alive kernel, only such kernels may be removed (one at a time, cheapest first), so each motif's
-    most useful copy stays; then, if more must go, any kernel by loss. With ``keep`` = the number
-    of distinct labels > 0 this keeps exactly one kernel per motif.
+    most useful copy stays; then, if more must go, any kernel by loss. "The same motif" is
+    ``same`` (bool ``(K, K)``, :meth:`~deepprune_cli.core.grouping.Grouping.kernel_same`: pairwise,
+    so kernels of two groups that match each other count as copies too) or, without it, the same
+    label. ``until_distinct``: stop as soon as no alive kernel is a copy (``keep`` is then only a
+    floor): the kept kernels are pairwise different motifs, as many as the loss keeps.
     """
     device = data.tokens.device
     _positive_mask(data)
@@ -324,16 +341,22 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
         groups = np.asarray(groups, dtype=np.int64)
         if groups.shape != (K,):
             raise ValueError(f"groups must label each of the {K} kernels, got shape {groups.shape}")
+        same = same_motif_matrix(groups, same)
+
+    def copies(cands: list[int]) -> list[int]:
+        """Alive kernels without a motif, or the same motif as another alive kernel."""
+        sub = same[np.ix_(cands, cands)]
+        return [j for i, j in enumerate(cands) if not sub[i, i] or sub[i].sum() > 1]
 
     def removable(cands: list[int]) -> list[int]:
         if groups is None:
             return cands
-        alive_per = np.bincount(groups[cands].clip(min=0), minlength=groups.max() + 1)
-        copies = [j for j in cands if groups[j] <= 0 or alive_per[groups[j]] > 1]
-        return copies or cands  # one kernel per motif left: any kernel may go
+        return copies(cands) or cands  # one kernel per motif left: any kernel may go
 
     with torch.inference_mode():
         while len(alive) > keep:
+            if until_distinct and not copies(alive):
+                break
             cands = removable(alive)
             cost = costs(alive)  # judged with every alive kernel (a refit needs them all), then restricted
             if groups is not None:
@@ -357,58 +380,71 @@ def select_half(model: MotifCNN, data: DeviceData, criterion: str, batch_size: i
     return select_count(model, data, criterion, max(1, model.n_kernels // 2), batch_size)
 
 
-def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int, batch_size: int = 2048,
-                 groups: np.ndarray | None = None) -> Selection:
+def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int | None, batch_size: int = 2048,
+                 groups: np.ndarray | None = None, same: np.ndarray | None = None) -> Selection:
     """Choice of ``keep`` kernels (1 <= keep <= K) by ``criterion``: the halving rounds use
     ``K // 2``; ``prune --kernels auto`` also asks for counts between two halvings. With ``groups``
-    (int64 ``(K,)`` motif labels, 0 = no motif) copies of a motif go before any motif's last
-    kernel (:func:`select_one_per_group`; ``keep`` = the number of motifs: one kernel per motif)."""
-    if not 1 <= keep <= model.n_kernels:
-        raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
+    (int64 ``(K,)`` motif labels, 0 = no motif; ``same`` bool ``(K, K)``, which kernels are the
+    same motif) copies of a motif go before any motif's last kernel
+    (:func:`select_one_per_group`; ``keep`` None: one kernel per motif, pairwise different)."""
     if groups is not None:
-        return select_one_per_group(model, data, criterion, groups, batch_size, keep=keep)
+        if keep is not None and not 1 <= keep <= model.n_kernels:
+            raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
+        return select_one_per_group(model, data, criterion, groups, batch_size, keep=keep, same=same)
+    if keep is None or not 1 <= keep <= model.n_kernels:
+        raise ValueError(f"keep must be in 1..{model.n_kernels}, got {keep}")
     if criterion in ("loss", "loss-refit"):
         return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit")
     stat = kernel_statistic(model, data, criterion, batch_size)
     return Selection(keep_top(stat, keep), stat)
 
 
-def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000, seed: int = 0) -> np.ndarray:
+def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each physical kernel's motif as ``logos`` groups them
     (:func:`~deepprune_cli.core.grouping.kernel_groups`), from its sites in at most
     ``max_sequences`` evenly spaced positives of ``data`` (plenty of sites per kernel, and the
-    grouping stays cheap): int64 ``(K,)``, 1..G, 0 for a kernel without a motif."""
+    grouping stays cheap): int64 ``(K,)`` labels, 1..G, 0 for a kernel without a motif; and bool
+    ``(K, K)``, which kernels are the same motif (pairwise; :meth:`Grouping.kernel_same`)."""
     from deepprune_cli.core.grouping import kernel_groups
 
     rows = torch.nonzero(_positive_mask(data)).flatten()
     take = min(len(rows), max_sequences)
     rows = rows[torch.arange(take, device=rows.device) * len(rows) // take]  # integer steps: no float rounding
-    labels, _ = kernel_groups(model, data.tokens[rows].cpu().numpy(), seed=seed)
-    return labels
+    labels, grouping = kernel_groups(model, data.tokens[rows].cpu().numpy(), seed=seed)
+    return labels, grouping.kernel_same(model.n_kernels)
 
 
 def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, groups: np.ndarray,
-                         batch_size: int = 2048, keep: int | None = None) -> Selection:
-    """Keep ``keep`` kernels (default: one per motif), different motifs first: ``groups`` int64
-    ``(K,)`` labels each physical kernel with its motif (> 0) or none (<= 0).
+                         batch_size: int = 2048, keep: int | None = None,
+                         same: np.ndarray | None = None) -> Selection:
+    """Keep ``keep`` kernels, different motifs first; default: one kernel per motif. ``groups``
+    int64 ``(K,)`` labels each physical kernel with its motif (> 0) or none (<= 0); ``same`` bool
+    ``(K, K)`` says which kernels are the same motif (default: the same label; see
+    :func:`same_motif_matrix`).
 
     With ``loss``/``loss-refit`` copies and kernels without a motif are eliminated first, by
-    training loss (see :func:`greedy_loss_selection`); with a per-kernel criterion each motif's
-    kernel with the largest statistic comes first (motifs by that statistic when ``keep`` is
-    below their number), then the other kernels by the statistic. With ``keep`` = the number of
-    distinct labels > 0 exactly one kernel per motif stays; with more, every motif keeps a kernel.
+    training loss (see :func:`greedy_loss_selection`); without ``keep`` until no two kept kernels
+    are the same motif. With a per-kernel criterion the kernels are taken by the statistic, each
+    one first if it is the same motif as none taken so far (so each motif's best kernel, best
+    motif first); without ``keep`` only those. Either way, without ``keep`` the kept kernels are
+    pairwise different motifs.
     """
     groups = np.asarray(groups, dtype=np.int64)
-    labels = sorted(set(groups[groups > 0].tolist()))
-    if not labels:
+    if not (groups > 0).any():
         raise ValueError("no kernel carries a motif")
-    keep = len(labels) if keep is None else keep
+    same = same_motif_matrix(groups, same)
     if criterion in ("loss", "loss-refit"):
-        return greedy_loss_selection(model, data, keep, batch_size, refit=criterion == "loss-refit", groups=groups)
+        return greedy_loss_selection(model, data, 1 if keep is None else keep, batch_size,
+                                     refit=criterion == "loss-refit", groups=groups, same=same,
+                                     until_distinct=keep is None)
     stat = kernel_statistic(model, data, criterion, batch_size)
-    heads = [int(keep_top(np.where(groups == g, stat, -np.inf), 1)[0]) for g in labels]
-    heads = sorted(heads, key=lambda j: (-stat[j], j))  # each motif's best kernel, best motif first
+    heads: list[int] = []
+    for j in np.argsort(-stat, kind="stable").tolist():  # best first, ties to the lower index
+        if same[j, j] and not any(same[j, h] for h in heads):
+            heads.append(j)
     rest = [j for j in np.argsort(-stat, kind="stable").tolist() if j not in set(heads)]
+    keep = len(heads) if keep is None else keep
     return Selection(np.asarray(sorted((heads + rest)[:keep]), dtype=np.int64), stat)
 
 
