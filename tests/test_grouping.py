@@ -173,3 +173,14 @@ def test_kernel_groups_labels_a_models_copies_alike_and_motifless_kernels_zero()
     labels, grouping = kernel_groups(model, tokens, importance=[1.0, 3.0, 2.0, 0.0, 5.0])
     assert labels.tolist() == [1, 1, 2, 0, 0]
     assert grouping.n_groups == 2 and len(grouping.motifs) == 3
+    # over physical kernels: the two CACGTG kernels are the same motif; kernels without a motif
+    # (flat, masked) are the same as none, not even themselves
+    assert [m.id for m in grouping.motifs] == [f"kernel{k}" for k in grouping.kernels]  # by importance: 1, 2, 0
+    same = grouping.kernel_same(5)
+    assert same.tolist() == [
+        [True, True, False, False, False],
+        [True, True, False, False, False],
+        [False, False, True, False, False],
+        [False] * 5,
+        [False] * 5,
+    ]

@@ -88,14 +88,14 @@ class Grouping:
         """bool ``(n, n)``: motif i and motif j are the same motif (``p < threshold``; diagonal True)."""
         return self.p < self.threshold
 
-    def kernel_same(self, n_kernels: int, threshold: float | None = None) -> np.ndarray:
+    def kernel_same(self, n_kernels: int) -> np.ndarray:
         """bool ``(K, K)`` over a model's physical kernels (needs :attr:`kernels`): the same motif
-        (``p < threshold``, default :attr:`threshold`); a kernel without a motif is the same as
-        none, not even itself (its diagonal is False)."""
+        (:attr:`same`); a kernel without a motif is the same as none, not even itself (its
+        diagonal is False)."""
         if self.kernels is None:
             raise ValueError("kernel_same needs the kernel of each motif (a kernel_groups result)")
         out = np.zeros((n_kernels, n_kernels), dtype=bool)
-        out[np.ix_(self.kernels, self.kernels)] = self.p < (self.threshold if threshold is None else threshold)
+        out[np.ix_(self.kernels, self.kernels)] = self.same
         return out
 
     def members(self, g: int) -> list[int]:
