@@ -320,3 +320,5 @@ def test_one_per_motif_keeps_pairwise_different_motifs_across_groups(data, crite
     assert keep == [0, 2]
     with pytest.raises(ValueError, match="same must be"):
         select_one_per_group(model, data, criterion, groups, same=np.eye(3, dtype=bool))
+    with pytest.raises(ValueError, match="need groups"):
+        greedy_loss_selection(model, data, keep=1, until_distinct=True)

@@ -342,6 +342,8 @@ def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_si
         if groups.shape != (K,):
             raise ValueError(f"groups must label each of the {K} kernels, got shape {groups.shape}")
         same = same_motif_matrix(groups, same)
+    elif until_distinct or same is not None:
+        raise ValueError("same and until_distinct need groups")
 
     def copies(cands: list[int]) -> list[int]:
         """Alive kernels without a motif, or the same motif as another alive kernel."""

@@ -655,8 +655,10 @@ class PruneRun:
         sel["held"] = {"kernels": held.n_kernels, "round": held_round, "motifs": n_groups,
                        "groups": labels.tolist()}
         sel["motifs"] = n_groups  # the answer: distinct motifs, whichever model ends up final
-        sel["rule"] += ("; then one kernel per distinct motif (logos' grouping) of that model, kept if its val AUROC "
-                        ">= reference - merge_slack x tolerance")
+        sel["rule"] += ("; then one kernel per distinct motif (logos' grouping, copies judged pairwise) of that model, "
+                        "grouped again after each fine-tune and pruned once more while copies came back (at most "
+                        f"{ONE_PER_MOTIF_ROUNDS} rounds); the last of these with val AUROC >= reference - merge_slack x "
+                        "tolerance is final")
         sel["merge_slack"] = MERGE_SLACK
         copies = same & ~np.eye(len(same), dtype=bool)
         if n_groups == 0 or (same.diagonal().all() and not copies.any()):
