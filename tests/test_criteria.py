@@ -322,3 +322,15 @@ def test_one_per_motif_keeps_pairwise_different_motifs_across_groups(data, crite
         select_one_per_group(model, data, criterion, groups, same=np.eye(3, dtype=bool))
     with pytest.raises(ValueError, match="need groups"):
         greedy_loss_selection(model, data, keep=1, until_distinct=True)
+
+
+def test_has_copies():
+    """A same-motif matrix holds copies when a kernel has no motif or matches another kernel."""
+    from deepprune_cli.core.criteria import has_copies, same_motif_matrix
+
+    assert not has_copies(same_motif_matrix(np.array([1, 2, 3])))
+    assert has_copies(same_motif_matrix(np.array([1, 1, 2])))  # two kernels of motif 1
+    assert has_copies(same_motif_matrix(np.array([1, 2, 0])))  # a kernel without a motif
+    pairwise = np.eye(3, dtype=bool)
+    pairwise[0, 2] = pairwise[2, 0] = True  # different groups, yet alike
+    assert has_copies(same_motif_matrix(np.array([1, 2, 3]), pairwise))

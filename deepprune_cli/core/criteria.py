@@ -274,6 +274,12 @@ def same_motif_matrix(groups: np.ndarray, same: np.ndarray | None = None) -> np.
     return same
 
 
+def has_copies(same: np.ndarray) -> bool:
+    """True if some kernel of bool ``(K, K)`` ``same`` (:func:`same_motif_matrix`) has no motif
+    (False diagonal) or is the same motif as another kernel."""
+    return bool(not same.diagonal().all() or (same.sum(axis=1) > 1).any())
+
+
 def greedy_loss_selection(model: MotifCNN, data: DeviceData, keep: int, batch_size: int = 2048,
                           refit: bool = False, groups: np.ndarray | None = None,
                           same: np.ndarray | None = None, until_distinct: bool = False) -> Selection:
@@ -441,11 +447,13 @@ def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, grou
                                      refit=criterion == "loss-refit", groups=groups, same=same,
                                      until_distinct=keep is None)
     stat = kernel_statistic(model, data, criterion, batch_size)
+    order = np.argsort(-stat, kind="stable").tolist()  # best first, ties to the lower index
     heads: list[int] = []
-    for j in np.argsort(-stat, kind="stable").tolist():  # best first, ties to the lower index
-        if same[j, j] and not any(same[j, h] for h in heads):
+    for j in order:
+        if same[j, j] and not same[j, heads].any():
             heads.append(j)
-    rest = [j for j in np.argsort(-stat, kind="stable").tolist() if j not in set(heads)]
+    taken = set(heads)
+    rest = [j for j in order if j not in taken]
     keep = len(heads) if keep is None else keep
     return Selection(np.asarray(sorted((heads + rest)[:keep]), dtype=np.int64), stat)
 

@@ -57,7 +57,7 @@ import torch
 
 from deepprune_cli.core.atomic import atomic_output, recover, replace_directory
 from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION
-from deepprune_cli.core.criteria import fold_removed_means, motif_labels, select_count
+from deepprune_cli.core.criteria import fold_removed_means, has_copies, motif_labels, select_count
 from deepprune_cli.core.datasets import negatives_note
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import ArchSpec
@@ -88,9 +88,9 @@ DEFAULT_TOLERANCE = 0.01
 #: ``--kernels auto --distinct``: the one-kernel-per-motif model is kept if its val AUROC is at least
 #: the reference (the best val AUROC of the models that held) minus this many tolerances, else the
 #: smallest model that held stays final.
+MERGE_SLACK = 3.0
 #: ``--kernels auto``: one-kernel-per-motif rounds at most (each fine-tune may bring a copy back).
 ONE_PER_MOTIF_ROUNDS = 3
-MERGE_SLACK = 3.0
 #: ``--kernels auto`` starts from AUTO_BASE_KERNELS * 2**rounds kernels (256 with 6 rounds, as the default run).
 AUTO_BASE_KERNELS = 4
 #: Default ``compact_loss``: a final model whose val AUROC falls more than this below the start model's
@@ -660,14 +660,16 @@ class PruneRun:
                         f"{ONE_PER_MOTIF_ROUNDS} rounds); the last of these with val AUROC >= reference - merge_slack x "
                         "tolerance is final")
         sel["merge_slack"] = MERGE_SLACK
-        copies = same & ~np.eye(len(same), dtype=bool)
-        if n_groups == 0 or (same.diagonal().all() and not copies.any()):
+        if n_groups == 0 or not has_copies(same):
             return held_round  # every kernel already a different motif (or none gives one: nothing to merge)
         # A free fine-tune can turn a kept kernel into one more copy of the strongest motif (GABPA:
         # p = 0.02 before, 1e-9 after), so the tuned model is grouped again and, while it holds
         # copies and its val AUROC stays within MERGE_SLACK tolerances, pruned once more (at most
         # ONE_PER_MOTIF_ROUNDS rounds). Freezing the kept kernels instead cost 0.03-0.12 val AUROC
         # on ENCODE (a half-motif kernel cannot grow into the whole motif).
+        # A copy usually adds a little AUROC (a second offset or strand of the motif), so a model
+        # may fall below the floor by up to MERGE_SLACK tolerances; losing a motif that the grouping
+        # wrongly merged (a kernel mixing two motifs) costs that motif's positives: more.
         line = sel["reference_val_auroc"] - MERGE_SLACK * sel["tolerance"]
         floor = sel["reference_val_auroc"] - sel["tolerance"]
         parent_round, parent, motifs = held_round, held, (labels, same)
@@ -676,7 +678,7 @@ class PruneRun:
             model = self._round(r, parent, None, spec, init_model, parent=parent_round, motifs=motifs)
             auc = self._result(r, "deepprune").val_auroc
             labels, same = motif_labels(model, self.train, seed=self.options.train.seed)
-            copies_left = bool((same & ~np.eye(len(same), dtype=bool)).any() or not same.diagonal().all())
+            copies_left = has_copies(same)
             sel["curve"].append({"round": r, "kernels": model.n_kernels, "parent_round": parent_round,
                                  "val_auroc": auc, "floor": floor, "holds": auc >= floor, "one_per_motif": True,
                                  "accepted": auc >= line, "copies_left": copies_left})
@@ -687,7 +689,7 @@ class PruneRun:
         kept = [c for c in rounds if c["accepted"]]
         # the answer: the kernels of the last one-per-motif model that held, else of the first
         # (pairwise different motifs of the held model's grouping, whichever model is final)
-        sel["motifs"] = (kept or rounds)[-1 if kept else 0]["kernels"]
+        sel["motifs"] = kept[-1]["kernels"] if kept else rounds[0]["kernels"]
         if not kept:
             return held_round
         chosen = kept[-1]
