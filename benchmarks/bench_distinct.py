@@ -19,8 +19,11 @@ and `deepprune logos` on the final model with the test positives, then ask
     python benchmarks/bench_distinct.py --m 1,2,3,4,5,6 --seeds 0,1,2,3,4 --rounds 4 --epochs 40 \
         --n 25000 --test-fraction 0.2 --jobs 2
 
-Without --padding, prune's own default applies: full with --kernels auto since 2026-12-06; the
-runs recorded before that were valid (pass --padding valid to repeat them).
+Without --padding, --activation or --criterion, prune's own defaults apply: full padding with
+--kernels auto since 2026-12-06 (the runs recorded before were valid: pass --padding valid to
+repeat them); an exponential first layer with --kernels auto since 2026-12-07 (pass --activation
+relu to repeat older runs). Since 2026-12-07 auto's final/ is always its last one-kernel-per-motif
+model, so the ENCODE rows' opm_* columns (that model when final/ was the held one) stay empty.
 
 Writes benchmarks/results/distinct.tsv (one row per m and seed) and prints a summary.
 """
@@ -71,8 +74,15 @@ def _sizing(a) -> list:
 
 
 def _padding(a) -> list:
-    """``--padding`` for prune when one was asked for; none: prune's own default (full with auto)."""
-    return [] if a.padding is None else ["--padding", a.padding]
+    """``--padding`` (and ``--activation``) for prune when asked for; none: prune's own default
+    (full padding with auto; the architecture's activation, relu)."""
+    return ([] if a.padding is None else ["--padding", a.padding]) + \
+        ([] if a.activation is None else ["--activation", a.activation])
+
+
+def _criterion(a) -> list:
+    """``--criterion`` for prune when one was asked for; none: prune's own default."""
+    return [] if a.criterion is None else ["--criterion", a.criterion]
 
 
 def _held(sel: dict) -> str:
@@ -107,7 +117,7 @@ def run_one(task: tuple) -> dict:
         _cli("simulate", "--motifs", "jaspar:" + ",".join(ids), "--n", a.n, "--length", a.length,
              "--test-fraction", a.test_fraction, "-o", tmp / "sim", "--seed", seed)  # fmt: skip
         sizing = _sizing(a)
-        _cli("prune", tmp / "sim" / "train.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
+        _cli("prune", tmp / "sim" / "train.fa", *sizing, "--rounds", a.rounds, *_criterion(a), "--no-baseline", "--epochs", a.epochs, "--patience", a.patience,
              *_padding(a), "--threads", a.threads, "--seed", seed, "--test", tmp / "sim" / "test.fa", "-o", tmp / "prune", "-q")  # fmt: skip
         record = json.loads((tmp / "prune" / "prune.json").read_text())
         sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds, "curve": []}
@@ -159,13 +169,14 @@ def run_encode(task: tuple) -> dict:
         pos = pos.subset(np.arange(min(len(pos), a.max_peaks)))  # the files are ordered by peak rank
         (tmp / "top.fa").write_text("".join(f">p{i}\n{pos.text(i)}\n" for i in range(len(pos))))
         sizing = _sizing(a)
-        _cli("prune", tmp / "top.fa", *sizing, "--rounds", a.rounds, "--criterion", a.criterion, "--no-baseline",
+        _cli("prune", tmp / "top.fa", *sizing, "--rounds", a.rounds, *_criterion(a), "--no-baseline",
              "--epochs", a.epochs, "--patience", a.patience, *_padding(a), "--threads", a.threads, "--seed", seed, "--test", b,
              "-o", tmp / "prune", "-q")  # fmt: skip
         record = json.loads((tmp / "prune" / "prune.json").read_text())
         sel = record.get("selection") or {"kernels": int(a.kernels), "round": a.rounds}
         rows = [ln.split("\t") for ln in (tmp / "prune" / "summary.tsv").read_text().splitlines()[1:]]
         final = [r for r in rows if r[0] == str(sel["round"]) and r[2] in ("deepprune", "initial")][0]
+        start = [r for r in rows if r[0] == "0" and r[2] == "initial"][0]  # the 256-kernel parent
         found = _distinct_motifs(tmp / "prune" / "final", b, tmp / "logos", a)
         # the one-kernel-per-motif model too, when auto kept the held model instead: what final/
         # would hold if one kernel per motif were always taken
@@ -179,9 +190,10 @@ def run_encode(task: tuple) -> dict:
                          opm_test_auroc=float(row[6]), opm_groups=" ".join(names))
     table, names = found
     curve = _curve(sel)
-    return dict(experiment=Path(ac).name.split("_")[0], criterion=a.criterion, seed=seed, held=_held(sel),
+    return dict(experiment=Path(ac).name.split("_")[0], criterion=record["options"]["criterion"], seed=seed, held=_held(sel),
                 motifs=sel.get("motifs", ""), kernels=sel["kernels"], curve=curve,
-                motifs_written=len(table), distinct=len(names), test_auroc=float(final[6]), groups=" ".join(names),
+                motifs_written=len(table), distinct=len(names), test_auroc=float(final[6]),
+                start_test_auroc=float(start[6]), groups=" ".join(names),
                 compact=(record.get("compact") or {}).get("compact", ""),
                 val_loss_vs_start=(record.get("compact") or {}).get("loss", ""), **other,
                 seconds=time.perf_counter() - t0)  # fmt: skip
@@ -279,11 +291,14 @@ def main() -> None:
     ap.add_argument("--max-peaks", type=int, default=3000)
     ap.add_argument("--reference", default=str(HERE / "results" / "prune_encode_loss_top3000.tsv"),
                     help="--encode: today's 4-kernel test AUROC per experiment (column deepprune), to compare with")
-    ap.add_argument("--criterion", default="loss")
+    ap.add_argument("--criterion", default=None,
+                    help="prune --criterion [prune's default: loss-refit for auto's exp first layer, else loss]")
     ap.add_argument("--n", type=int, default=6000, help="sequences per dataset")
     ap.add_argument("--test-fraction", type=float, default=0.5, help="share of --n held out as test.fa")
     ap.add_argument("--padding", default=None, choices=["valid", "same", "full"],
                     help="prune --padding of the start model [prune's default: full with --kernels auto, else valid]")
+    ap.add_argument("--activation", default=None, choices=["relu", "exp"],
+                    help="prune --activation of the start model [prune's default: the architecture's, relu]")
     ap.add_argument("--length", type=int, default=101)
     ap.add_argument("--threads", type=int, default=1, help="threads per run")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel")

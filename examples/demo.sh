@@ -2,8 +2,7 @@
 # The main job on the bundled CTCFL example (2,000 real ChIP-seq peaks + DeepBind's test set):
 # shuffle -> train -> prune (16 -> 4 kernels) -> evaluate -> logos matched against JASPAR (and how
 # many distinct motifs the kernels hold: four kernels are not four motifs), then prune --kernels
-# auto: how many distinct motifs the data need, one kernel each where that holds the AUROC (on these
-# CTCFL peaks: 1 motif, CTCF; one kernel alone loses too much AUROC, so 3 CTCF kernels stay);
+# auto: how many distinct motifs the data need, one kernel each (on these CTCFL peaks: 1 motif, CTCF);
 # report puts the answer on one HTML page.
 # Usage: bash examples/demo.sh OUTDIR        (a few minutes on 2 CPU cores)
 set -euo pipefail

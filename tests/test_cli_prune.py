@@ -138,23 +138,27 @@ def test_full_padding_is_stored_in_every_stage_and_reloads(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_kernels_auto_pads_full_unless_told_and_a_fixed_count_keeps_the_architecture_s(tmp_path):
-    """--kernels auto's start model (and so every stage) pads full by default (pruning.start_padding);
-    --padding valid overrides it; a fixed count keeps deepbind's valid."""
+def test_kernels_auto_pads_full_and_uses_exp_unless_told_and_a_fixed_count_keeps_the_architecture_s(tmp_path):
+    """--kernels auto's start model (and so every stage) pads full and activates exp by default
+    (pruning.start_padding, start_activation); --padding valid / --activation relu override them;
+    a fixed count keeps deepbind's valid padding and ReLU."""
     pos = _fasta(tmp_path)
 
-    def padding(stage):
-        return json.loads((stage / "config.json").read_text())["spec"]["convs"][0]["padding"]
+    def first_layer(stage):
+        conv = json.loads((stage / "config.json").read_text())["spec"]["convs"][0]
+        return conv["padding"], conv["activation"]
 
     common = ["--rounds", 1, "--no-baseline", "--seed", 3, "-q", *FAST]
-    cases = [(["--kernels", "auto"], "full"), (["--kernels", "auto", "--padding", "valid"], "valid"),
-             (["--kernels", 2], "valid")]
+    cases = [(["--kernels", "auto"], ("full", "exp")),
+             (["--kernels", "auto", "--padding", "valid", "--activation", "relu"], ("valid", "relu")),
+             (["--kernels", 2], ("valid", "relu")),
+             (["--kernels", 2, "--activation", "exp"], ("valid", "exp"))]
     for i, (extra, expected) in enumerate(cases):
         out = tmp_path / f"run{i}"
         proc = run_cli("prune", pos, "-o", out, *extra, *common)
         assert proc.returncode == 0, proc.stderr_text
-        assert padding(out / "round0_initial") == expected, extra
-        assert padding(out / "final") == expected, extra
+        assert first_layer(out / "round0_initial") == expected, extra
+        assert first_layer(out / "final") == expected, extra
 
 
 def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
@@ -168,9 +172,10 @@ def test_kernels_auto_finds_the_number_of_simulated_motifs(tmp_path):
                    "-o", sim, "--seed", 1)  # fmt: skip
     assert proc.returncode == 0, proc.stderr_text
     out = tmp_path / "auto"
-    # --padding valid: the curve below was worked out for valid windows (auto's default is full)
+    # --padding valid --activation relu: the curve below was worked out for valid windows and ReLU
+    # (auto's defaults are full and exp)
     proc = run_cli("prune", sim / "train.fa", "--kernels", "auto", "--no-distinct", "--rounds", 3, "--no-baseline",
-                   "--padding", "valid", "--threads", 1, "--epochs", 30, "--patience", 5, "--kernel-length", 16,
+                   "--padding", "valid", "--activation", "relu", "--threads", 1, "--epochs", 30, "--patience", 5, "--kernel-length", 16,
                    "--seed", 0, "-o", out)  # fmt: skip
     assert proc.returncode == 0, proc.stderr_text
     assert "auto: 4 kernels" in proc.stderr_text and "held" not in json.loads((out / "prune.json").read_text())["selection"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import numpy as np
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepprune_cli.core.criteria import (
+    calibrate_output,
     fold_removed_means,
     greedy_loss_selection,
     Selection,
@@ -23,7 +25,7 @@ from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import arch_spec
 from deepprune_cli.core.models import build_model, select_kernels
 from deepprune_cli.core.sequences import SequenceSet
-from deepprune_cli.core.layout import to_device
+from deepprune_cli.core.layout import DeviceData, to_device
 
 CPU = torch.device("cpu")
 BASES = "ACGT"
@@ -334,3 +336,45 @@ def test_has_copies():
     pairwise = np.eye(3, dtype=bool)
     pairwise[0, 2] = pairwise[2, 0] = True  # different groups, yet alike
     assert has_copies(same_motif_matrix(np.array([1, 2, 3]), pairwise))
+
+
+@given(scale=st.floats(0.05, 20.0), shift=st.floats(-15.0, 15.0))
+@settings(max_examples=25, deadline=None)
+def test_calibrate_output_keeps_the_ranking_and_never_raises_the_loss(data, scale, shift):
+    """A fitted model's logits scaled and shifted (as held-at-mean features leave an exp model's):
+    calibrate_output refits a * logit + c (a > 0) into the output layer: the same ranking (logits
+    an increasing affine map of the old ones), a training loss no higher than before, and about
+    the fitted model's loss again."""
+    _, fitted = hand_built_model(fit_on=data)
+    best = model_loss(fitted, data)
+    model = copy.deepcopy(fitted)
+    with torch.no_grad():
+        model.out.weight.mul_(scale)
+        model.out.bias.mul_(scale).add_(shift)
+        before_logits = model(data.tokens)[:, 0].double()
+    before = model_loss(model, data)
+    a, c = calibrate_output(model, data)
+    with torch.no_grad():
+        after_logits = model(data.tokens)[:, 0].double()
+    assert a > 0
+    assert torch.allclose(after_logits, a * before_logits + c, atol=1e-3 * (1 + before_logits.abs().max()))
+    after = model_loss(model, data)
+    assert after <= before + 1e-6  # float32 weights: the refit is exact in float64
+    assert after == pytest.approx(best, abs=1e-3)  # the fitted read-out was the best affine map of itself
+
+
+def test_calibrate_output_leaves_what_it_cannot_fix(data):
+    """None, model unchanged: several outputs, one class only, logits that rank backwards."""
+    _, model = hand_built_model(fit_on=data)
+    state = copy.deepcopy(model.state_dict())
+    one_class = DeviceData(data.tokens[:50], torch.ones(50, 1))
+    assert calibrate_output(model, one_class) is None
+    with torch.no_grad():
+        model.out.weight.neg_()
+        model.out.bias.neg_()
+    flipped = copy.deepcopy(model.state_dict())
+    assert calibrate_output(model, data) is None  # a < 0 would be needed: no affine fix
+    assert all(torch.equal(flipped[k], v) for k, v in model.state_dict().items())
+    multi = build_model(arch_spec("deepbind", n_kernels=2, kernel_length=6, n_outputs=2), seed=0)
+    assert calibrate_output(multi, data) is None
+    assert state.keys() == flipped.keys()

@@ -259,12 +259,11 @@ def _two_motif_split(spec):
 def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     """--kernels auto --distinct on two planted motifs: the record's grouping of the smallest model
     that held is logos' grouping of that model; if it held copies (or kernels without a motif), one
-    more round keeps one kernel per motif, and the final model is that round's if its val AUROC
-    stays within merge_slack tolerances, else the held model."""
+    more round keeps one kernel per motif, and the final model is the last one-per-motif round's
+    (whatever its val AUROC: the copies' AUROC is given up for one motif per kernel)."""
     import json
 
     from deepprune_cli.core.grouping import kernel_groups
-    from deepprune_cli.core.pruning import MERGE_SLACK
 
     spec = arch_spec("deepbind", n_kernels=4, kernel_length=10)
     train, val = _two_motif_split(spec)
@@ -285,16 +284,17 @@ def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     assert (held["kernels"], held["motifs"]) == (4, 2)
     m, *more = [c for c in sel["curve"] if c.get("one_per_motif")]
     assert not more or m["copies_left"]  # a second one-per-motif round only after copies came back
-    assert m["kernels"] == held["motifs"] and m["parent_round"] == held["round"] and m["round"] == sel["curve"][-1]["round"]
-    assert sel["motifs"] == m["kernels"]  # the kernels kept as pairwise different motifs
-    assert m["accepted"] == (m["val_auroc"] >= sel["reference_val_auroc"] - MERGE_SLACK * sel["tolerance"])
+    assert m["kernels"] == held["motifs"] and m["parent_round"] == held["round"]
+    last = sel["curve"][-1]
+    assert last["one_per_motif"] and (last["round"], last["kernels"]) == (sel["round"], sel["kernels"])
+    assert sel["motifs"] == sel["kernels"]  # the kernels kept as pairwise different motifs
     stage = json.loads((out / f"round{m['round']}_inter" / "config.json").read_text())["prune"]
     assert stage["groups"] == held["groups"]
     kept = np.asarray(stage["kept"])
     assert sorted(labels_now[kept].tolist()) == [1, 2]  # one kernel per motif
-    assert final.n_kernels == sel["kernels"] == (2 if m["accepted"] else 4)
+    assert final.n_kernels == sel["kernels"] == 2
     final_labels, _ = kernel_groups(final, train.tokens[pos].numpy())
-    assert sorted(final_labels.tolist()) == list(range(1, final.n_kernels + 1)) or not m["accepted"]
+    assert sorted(final_labels.tolist()) == [1, 2]  # the final kernels: the two motifs, once each
     # the grouping round is seeded like the rest: a second run gives the same record and weights
     again = tmp_path / "again"
     PruneRun(again, opts, train, val).run(spec=spec)
@@ -350,3 +350,30 @@ def test_fixed_count_distinct_keeps_different_motifs_in_the_last_round(tmp_path)
     first = [json.loads((runs[x] / "round1_inter" / "config.json").read_text())["prune"]["kept"] for x in (False, True)]
     assert first[0] == first[1]
     assert record["compact"]["kernels"] == 2 and load_model(runs[True] / "final").model.n_kernels == 2
+
+
+def test_an_exp_fine_tune_that_lost_val_auroc_gives_way_to_the_calibrated_start(tmp_path, splits):
+    """PruneRun._calibrated_start: with an exponential first layer, a fine-tune whose val AUROC fell
+    more than the tolerance below its pruned start (the round's inter) is replaced by that start
+    with its output calibrated (same ranking, so the start's val AUROC); a fine-tune within the
+    tolerance, or a ReLU model, keeps its fine-tuned weights (None)."""
+    from deepprune_cli.core.pruning import StageResult
+    from deepprune_cli.core.training import fit
+
+    _, train, val, _ = splits
+    spec = arch_spec("deepbind", n_kernels=4, kernel_length=8, activation="exp")
+    run = PruneRun(tmp_path / "p", options(tolerance=0.01), train, val)
+    model = build_model(spec, seed=0)
+    fit(model, train, val, TrainOptions(max_epochs=6, patience=3, lr=0.01, batch_size=64))
+    start_metrics = run._metrics(model)
+    run.results.append(StageResult(1, 4, "inter", "loss", 0, start_metrics["val_auroc"], None))
+    lost = dict(start_metrics, val_auroc=start_metrics["val_auroc"] - 0.05)
+    kept = run._calibrated_start(1, model, lost)
+    assert kept is not None
+    start, metrics, (a, c) = kept
+    assert start is model and a > 0
+    assert metrics["val_auroc"] == pytest.approx(start_metrics["val_auroc"], abs=1e-3)
+    assert metrics["val_loss"] <= start_metrics["val_loss"] + 1e-3  # calibrated on training data
+    assert run._calibrated_start(1, model, dict(start_metrics, val_auroc=start_metrics["val_auroc"] - 0.005)) is None
+    relu = build_model(arch_spec("deepbind", n_kernels=4, kernel_length=8), seed=0)
+    assert run._calibrated_start(1, relu, lost) is None

@@ -117,7 +117,8 @@ class StageStatus(Display):
             done = "resumed" if event == "resumed" else f"{info['epochs']} epochs, {info['seconds']:.1f} s"
             failed = "" if info.get("trained_ok", True) else " [bold red]training failed[/]" + (
                 f": {info['failure']}" if info.get("failure") else "")
+            kept = " (the fine-tune lost val AUROC: its calibrated start kept)" if info.get("calibrated_start") else ""
             self.con.print(
                 f"  round {info['round']} {info['variant']:<14} {info['kernels']:>5} kernels: "
-                f"val AUROC {info['val_auroc']:.4f}{test} ({done}){failed}"
+                f"val AUROC {info['val_auroc']:.4f}{test} ({done}){kept}{failed}"
             )

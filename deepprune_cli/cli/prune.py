@@ -61,7 +61,7 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION, PADDINGS
 @click.option("--kernel-length", type=int, default=None, help="First-layer kernel width in bp [deepbind: 24].")
 @click.option("--activation", type=click.Choice(["relu", "exp"]), default=None,
               help="First-layer activation of the start model and every pruned model: relu, or exp (Koo & Ploenzke "
-              "2021's exponential) [default: the architecture's: relu for deepbind].")
+              "2021's exponential) [default: exp with --kernels auto; else the architecture's: relu for deepbind].")
 @click.option("--padding", type=click.Choice(PADDINGS), default=None,
               help="First-layer padding of the start model and every pruned model: valid (none), same (Keras) or "
               "full (kernel width - 1 N on each side, so a kernel also scores a site that overhangs an end) "
@@ -165,6 +165,7 @@ def command(
     else:
         spec = None
         padding = pruning.start_padding(auto, padding)
+        activation = pruning.start_activation(auto, activation)
         probe = architectures.arch_spec(arch, opts.start_kernels, kernel_length, 1, both_strands, seq_len=200,
                                         activation=activation, padding=padding)
         if probe.convs[0].pool != "global":
@@ -283,16 +284,15 @@ def _auto_curve(con, sel):
         what = "kernel" if point["kernels"] == 1 else "kernels"
         if point.get("one_per_motif"):
             what += ", one per motif"
-            if point["accepted"]:
+            if point is sel["curve"][-1]:
                 mark += " (final/)"
-            elif point is not sel["curve"][-1]:  # another one-per-motif round followed
+            else:  # another one-per-motif round followed
                 mark += " (its fine-tune made copies again: pruned once more)"
-            else:
-                mark += f" [red]by more than {sel['merge_slack']:g}×tolerance: not kept[/red]"
         con.print(f"  {point['kernels']:>5} {what} (round {point['round']}): {point['val_auroc']:.4f} {mark}")
     held = sel.get("held")
     if held is not None:
-        con.print(f"auto: the smallest model that held ({held['kernels']} kernels, round {held['round']}) "
+        con.print(f"auto: the smallest model that held ({held['kernels']} kernel{'s' if held['kernels'] != 1 else ''}, "
+                  f"round {held['round']}) "
                   f"holds {held['motifs']} distinct motif{'s' if held['motifs'] != 1 else ''}")
     n = sel["kernels"]
     con.print(f"[bold]auto: {n} kernel{'s' if n != 1 else ''}[/] (round {sel['round']}; final/ is that model)")
@@ -301,8 +301,8 @@ def _auto_curve(con, sel):
         if m == 0:
             con.print("auto: no kernel of that model gives a motif (too few sites or near-uniform, as in logos)")
         else:
-            opm = [c for c in sel["curve"] if c.get("one_per_motif")]
-            where = f" (round{opm[-1]['round']}_deepprune/)" if opm else ""
-            note = "" if m == n else (f" ({n} kernels kept: one kernel per motif{where} lost more than "
-                                      f"{sel['merge_slack']:g}×tolerance)")
+            note = ""
+            if held["round"] != sel["round"]:  # one kernel per motif is final; the held model stays
+                note = (f" (one kernel per motif; the {held['kernels']}-kernel model that held, with its "
+                        f"copies, is round{held['round']}_deepprune/)")
             con.print(f"[bold]auto: {m} distinct motif{'s' if m != 1 else ''}[/]{note}")
