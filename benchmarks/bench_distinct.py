@@ -74,8 +74,8 @@ def _sizing(a) -> list:
 
 
 def _padding(a) -> list:
-    """``--padding`` (and ``--activation``) for prune when asked for; none: prune's own default
-    (full padding with auto; the architecture's activation, relu)."""
+    """``--padding`` (and ``--activation``) for prune when asked for; none: prune's own defaults
+    (with auto full padding and exp; with a fixed count the architecture's, valid and relu)."""
     return ([] if a.padding is None else ["--padding", a.padding]) + \
         ([] if a.activation is None else ["--activation", a.activation])
 
@@ -292,13 +292,13 @@ def main() -> None:
     ap.add_argument("--reference", default=str(HERE / "results" / "prune_encode_loss_top3000.tsv"),
                     help="--encode: today's 4-kernel test AUROC per experiment (column deepprune), to compare with")
     ap.add_argument("--criterion", default=None,
-                    help="prune --criterion [prune's default: loss-refit for auto's exp first layer, else loss]")
+                    help="prune --criterion [prune's default: loss]")
     ap.add_argument("--n", type=int, default=6000, help="sequences per dataset")
     ap.add_argument("--test-fraction", type=float, default=0.5, help="share of --n held out as test.fa")
     ap.add_argument("--padding", default=None, choices=["valid", "same", "full"],
                     help="prune --padding of the start model [prune's default: full with --kernels auto, else valid]")
     ap.add_argument("--activation", default=None, choices=["relu", "exp"],
-                    help="prune --activation of the start model [prune's default: the architecture's, relu]")
+                    help="prune --activation of the start model [prune's default: exp with --kernels auto, else relu]")
     ap.add_argument("--length", type=int, default=101)
     ap.add_argument("--threads", type=int, default=1, help="threads per run")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel")

@@ -369,6 +369,7 @@ def test_calibrate_output_leaves_what_it_cannot_fix(data):
     state = copy.deepcopy(model.state_dict())
     one_class = DeviceData(data.tokens[:50], torch.ones(50, 1))
     assert calibrate_output(model, one_class) is None
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # unchanged
     with torch.no_grad():
         model.out.weight.neg_()
         model.out.bias.neg_()
@@ -376,5 +377,6 @@ def test_calibrate_output_leaves_what_it_cannot_fix(data):
     assert calibrate_output(model, data) is None  # a < 0 would be needed: no affine fix
     assert all(torch.equal(flipped[k], v) for k, v in model.state_dict().items())
     multi = build_model(arch_spec("deepbind", n_kernels=2, kernel_length=6, n_outputs=2), seed=0)
+    multi_state = copy.deepcopy(multi.state_dict())
     assert calibrate_output(multi, data) is None
-    assert state.keys() == flipped.keys()
+    assert all(torch.equal(multi_state[k], v) for k, v in multi.state_dict().items())

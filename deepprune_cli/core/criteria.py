@@ -485,10 +485,12 @@ def calibrate_output(model: MotifCNN, data: DeviceData, batch_size: int = 2048,
         return None
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        z = torch.cat([model(data.tokens[rows[i : i + batch_size]]) for i in range(0, len(rows), batch_size)])[:, 0]
-    model.train(was_training)
-    z = z.double()
+    try:
+        with torch.inference_mode():
+            z = torch.cat([model(data.tokens[rows[i : i + batch_size]]) for i in range(0, len(rows), batch_size)])
+    finally:
+        model.train(was_training)
+    z = z[:, 0].double()
     mu, sd = z.mean(), z.std()
     if not (torch.isfinite(sd) and sd > 0):
         return None

@@ -531,13 +531,13 @@ class PruneRun:
         loaded = self._load_stage(r, "deepprune")
         if loaded is None:
             seed = _round_seed(o.train.seed, r, "deepprune")
-            start = select_kernels(pruned, np.arange(pruned.n_kernels))  # fresh copies: one to fine-tune
-            pruned = select_kernels(pruned, np.arange(pruned.n_kernels))
+            inter = pruned  # kept as it is: the fine-tune trains a copy
+            pruned = select_kernels(inter, np.arange(inter.n_kernels))  # a fresh copy to fine-tune
             # Fine-tuning keeps the pruned weights if no epoch beats them on validation loss.
             tuned, history, secs = self._fit(pruned, lr, seed, stage_name(r, "deepprune"), keep_start=True)
             metrics = self._metrics(tuned)
             prune_record = dict(extra_prune)
-            calibrated = self._calibrated_start(r, start, metrics)
+            calibrated = self._calibrated_start(r, inter, metrics)
             if calibrated is not None:
                 tuned, metrics, prune_record["kept_calibrated_start"] = calibrated
             self._save_stage(r, "deepprune", tuned, history, secs, metrics,
