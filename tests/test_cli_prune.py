@@ -279,3 +279,12 @@ def test_prune_says_when_no_compact_motif_model_exists(tmp_path):
         verdicts[name] = verdict
     assert verdicts["one"]["compact"] and verdicts["one"]["reason"] is None
     assert not verdicts["many"]["compact"] and "lost" in verdicts["many"]["reason"]
+
+
+def test_distinct_help_states_the_copy_margin_prune_uses():
+    """--help states prune's copy margin in words; they must match the constants prune uses."""
+    from deepprune_cli.core.pruning import COPY_PARTS, COPY_THRESHOLD
+
+    text = " ".join(run_cli("prune", "--help").stdout_text.split())
+    assert (COPY_THRESHOLD, COPY_PARTS) == (1e-3, 5)
+    assert "p < 1e-3 on the training positives or p < 1e-4 on any fifth of them" in text

@@ -380,3 +380,56 @@ def test_calibrate_output_leaves_what_it_cannot_fix(data):
     multi_state = copy.deepcopy(multi.state_dict())
     assert calibrate_output(multi, data) is None
     assert all(torch.equal(multi_state[k], v) for k, v in multi.state_dict().items())
+
+
+def _variant_motif_model():
+    """A model over 600 positives (each holds CACGTGACGGA or TTTGACATCCT) and 600 random
+    negatives, with kernels: 0 CACGTGAC, 1 its reverse complement, 2 TTTGACAT, 3 CGTGACGG (the
+    first motif shifted by two: p = 10^-3.4 against kernel 0, different at logos' 1e-4, the same
+    at 1e-3), 4 masked (no motif)."""
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list(BASES), 40)) for _ in range(1200)]
+    seqs = [s[:12] + ("CACGTGACGGA" if i % 3 else "TTTGACATCCT") + s[23:] if i < 600 else s
+            for i, s in enumerate(seqs)]
+    labels = (np.arange(1200) < 600).astype(np.float32)
+    spec = arch_spec("deepbind", n_kernels=5, kernel_length=8)
+    data = to_device(SequenceSet.from_strings(seqs, labels=labels), CPU, spec)
+    model = build_model(spec, seed=0)
+    with torch.no_grad():
+        model.conv1.weight.copy_(torch.stack([
+            one_hot_kernel("CACGTGAC", 8), one_hot_kernel("CACGTGAC", 8).flip(0, 1),
+            one_hot_kernel("TTTGACAT", 8), one_hot_kernel("CGTGACGG", 8), one_hot_kernel("GATA", 8)]))
+        model.conv1.bias.copy_(torch.tensor([-4.0, -4.0, -4.0, -3.0, -2.0]))
+        model.kernel_mask[4] = 0.0
+    return model, data
+
+
+def test_motif_labels_threshold_and_parts_only_add_pairs():
+    """A looser threshold and grouping on parts of the positives only add same-motif pairs: the
+    labels are those of all the positives at the threshold, the diagonal (which kernels have a
+    motif) never changes, and the parts add exactly the pairs logos' grouping finds on each
+    interleaved part (here part 0 holds only TTTGACAT sites: kernels without a motif on a part
+    lose nothing)."""
+    from deepprune_cli.core.criteria import _positive_mask, motif_labels
+    from deepprune_cli.core.grouping import kernel_groups
+
+    model, data = _variant_motif_model()
+    labels, same = motif_labels(model, data)
+    tokens = data.tokens[_positive_mask(data)].numpy()
+    want_labels, grouping = kernel_groups(model, tokens)
+    assert labels.tolist() == want_labels.tolist() and (same == grouping.kernel_same(5)).all()
+    assert same[0, 1] and not same[0, 2] and not same[0, 3] and not same[4].any()
+    loose_labels, loose = motif_labels(model, data, threshold=1e-3)
+    assert loose_labels.tolist() == kernel_groups(model, tokens, threshold=1e-3)[0].tolist() == [1, 1, 2, 1, 0]
+    assert loose[0, 3] and loose[1, 3] and not loose[2, 3]  # the shifted motif joins at 1e-3
+    _, both = motif_labels(model, data, threshold=1e-3, parts=3)
+    for wider, narrower in ((loose, same), (both, loose)):
+        assert (wider | narrower == wider).all()  # only adds pairs
+        assert (np.diag(wider) == np.diag(same)).all() and (wider == wider.T).all()
+    from_parts = np.zeros_like(same)
+    for k in range(3):
+        from_parts |= kernel_groups(model, tokens[k::3])[1].kernel_same(5)
+    alive = np.diag(same)
+    expect = loose | (from_parts & alive[:, None] & alive[None, :])
+    np.fill_diagonal(expect, alive)
+    assert (both == expect).all()

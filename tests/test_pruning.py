@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from deepprune_cli.core.errors import InputError
 from deepprune_cli.core.architectures import arch_spec
 from deepprune_cli.core.models import build_model
-from deepprune_cli.core.criteria import keep_half, kernel_statistic
-from deepprune_cli.core.pruning import PruneOptions, PruneRun, format_summary, read_summary
+from deepprune_cli.core.criteria import keep_half, kernel_statistic, motif_labels
+from deepprune_cli.core.pruning import COPY_PARTS, COPY_THRESHOLD, PruneOptions, PruneRun, format_summary, read_summary
 from deepprune_cli.core.sequences import SequenceSet
 from deepprune_cli.core.store import load_model, state_bytes
 from deepprune_cli.core.training import TrainOptions, predict
@@ -275,7 +275,7 @@ def test_auto_distinct_ends_with_one_kernel_per_motif(tmp_path):
     held = sel["held"]
     held_model = load_model(out / f"round{held['round']}_deepprune" if held["round"] else out / "round0_initial").model
     pos = train.labels[:, 0] > 0.5
-    labels_now, _ = kernel_groups(held_model, train.tokens[pos].numpy())
+    labels_now, _ = motif_labels(held_model, train, threshold=COPY_THRESHOLD, parts=COPY_PARTS)  # prune's copy rule
     assert held["groups"] == labels_now.tolist() and held["kernels"] == held_model.n_kernels
     assert held["motifs"] == len(set(labels_now[labels_now > 0].tolist()))
     assert sel["motifs"] == held["motifs"]
@@ -325,8 +325,6 @@ def test_fixed_count_distinct_keeps_different_motifs_in_the_last_round(tmp_path)
     of each motif; the earlier rounds prune as without --distinct (same kept kernels)."""
     import json
 
-    from deepprune_cli.core.grouping import kernel_groups
-
     spec = arch_spec("deepbind", n_kernels=8, kernel_length=10)
     train, val = _two_motif_split(spec)
     train_opts = TrainOptions(max_epochs=12, patience=4, lr=0.01, batch_size=64)
@@ -339,8 +337,7 @@ def test_fixed_count_distinct_keeps_different_motifs_in_the_last_round(tmp_path)
     assert "distinct" not in json.loads((runs[False] / "prune.json").read_text())
     d = record["distinct"]
     parent = load_model(runs[True] / "round1_deepprune").model
-    pos = train.labels[:, 0] > 0.5
-    parent_labels, _ = kernel_groups(parent, train.tokens[pos].numpy())
+    parent_labels, _ = motif_labels(parent, train)  # logos' own rule (no margin at a fixed count)
     assert d["groups"] == parent_labels.tolist() and d["parent_kernels"] == 4 and d["kernels"] == 2
     assert d["parent_motifs"] == len(set(parent_labels[parent_labels > 0].tolist())) >= 2 and d["motifs"] == 2
     stage = json.loads((runs[True] / "round2_inter" / "config.json").read_text())["prune"]

@@ -32,10 +32,11 @@ from deepprune_cli.core.choices import CRITERIA, DEFAULT_CRITERION, PADDINGS
               "that AUROC on the validation set].")
 @click.option("--distinct/--no-distinct", default=None,
               help="With --kernels auto: end with one kernel per distinct motif (copies up to shift and strand, "
-              "grouped as logos groups them, merged) [default: --distinct]; --no-distinct keeps the smallest "
+              "grouped as logos groups them with a margin: p < 1e-3 on the training positives or p < 1e-4 on any fifth of "
+              "them; merged) [default: --distinct]; --no-distinct keeps the smallest "
               "model that held as it is. With a fixed count: the last round removes copies of a motif before "
-              "any motif's last kernel, so the final kernels are different motifs where the model holds "
-              "enough [default: --no-distinct].")
+              "any motif's last kernel (logos' own grouping, no margin), so the final kernels are different motifs "
+              "where the model holds enough [default: --no-distinct].")
 @click.option("--compact-loss", type=float, default=None,
               help="Say 'no compact motif model' (log, prune.json 'compact') when the final model's validation "
               "AUROC is more than this below the start model's, or it has more than 16 kernels [default: 0.03].")

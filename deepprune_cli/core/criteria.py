@@ -407,20 +407,35 @@ def select_count(model: MotifCNN, data: DeviceData, criterion: str, keep: int | 
     return Selection(keep_top(stat, keep), stat)
 
 
-def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000, seed: int = 0,
+                 threshold: float | None = None, parts: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Each physical kernel's motif as ``logos`` groups them
     (:func:`~deepprune_cli.core.grouping.kernel_groups`), from its sites in at most
     ``max_sequences`` evenly spaced positives of ``data`` (plenty of sites per kernel, and the
     grouping stays cheap): int64 ``(K,)`` labels, 1..G, 0 for a kernel without a motif; and bool
-    ``(K, K)``, which kernels are the same motif (pairwise; :meth:`Grouping.kernel_same`)."""
-    from deepprune_cli.core.grouping import kernel_groups
+    ``(K, K)``, which kernels are the same motif (pairwise; :meth:`Grouping.kernel_same`).
+
+    ``threshold``: two kernels are the same motif below this p-value (None: logos' own,
+    :data:`~deepprune_cli.core.grouping.DEFAULT_THRESHOLD`). ``parts`` > 1: the kernels are also
+    grouped on each of ``parts`` disjoint, interleaved subsets of those positives, at logos' own
+    threshold, and two kernels that are the same motif in any of them are the same motif too (the
+    labels stay those of all the positives).
+    """
+    from deepprune_cli.core.grouping import DEFAULT_THRESHOLD, kernel_groups
 
     rows = torch.nonzero(_positive_mask(data)).flatten()
     take = min(len(rows), max_sequences)
     rows = rows[torch.arange(take, device=rows.device) * len(rows) // take]  # integer steps: no float rounding
-    labels, grouping = kernel_groups(model, data.tokens[rows].cpu().numpy(), seed=seed)
-    return labels, grouping.kernel_same(model.n_kernels)
+    tokens = data.tokens[rows].cpu().numpy()
+    labels, grouping = kernel_groups(model, tokens, seed=seed,
+                                     threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+    same = grouping.kernel_same(model.n_kernels)
+    alive = np.diag(same).copy()  # kernels with a motif on all the positives
+    for part in range(parts if parts > 1 else 0):
+        _, part_grouping = kernel_groups(model, tokens[part::parts], seed=seed)
+        same |= part_grouping.kernel_same(model.n_kernels) & alive[:, None] & alive[None, :]
+    np.fill_diagonal(same, alive)
+    return labels, same
 
 
 def select_one_per_group(model: MotifCNN, data: DeviceData, criterion: str, groups: np.ndarray,

@@ -18,7 +18,8 @@ given), then bisect between the last count that held and the first that did not
 (:meth:`PruneRun._auto_rounds`). The smallest
 model that held often spends two kernels on one motif (a shifted or reverse-complement copy adds a
 little AUROC); with ``distinct`` (the default) its kernels are then grouped by motif as ``logos``
-groups them (:func:`~deepprune_cli.core.grouping.kernel_groups`) and one more round removes
+groups them (:func:`~deepprune_cli.core.grouping.kernel_groups`), with a margin for other peaks
+(:data:`COPY_THRESHOLD`, :data:`COPY_PARTS`), and one more round removes
 copies until the kept kernels are pairwise different motifs; its fine-tuned model is grouped
 again and, while the fine-tune made copies again, pruned once more (at most
 :data:`ONE_PER_MOTIF_ROUNDS` rounds). ``final/`` is the last one-per-motif model, whatever it lost
@@ -84,6 +85,15 @@ TIMINGS_FILE = "timings.json"  # work directory only: wall seconds per stage, un
 INIT_DIR = "round0_init"
 #: ``--kernels auto``: the least tolerance on validation AUROC below the reference (see PruneOptions).
 DEFAULT_TOLERANCE = 0.01
+#: ``--kernels auto`` with ``distinct``: two kernels are copies of one motif when their motifs (from
+#: the training positives) compare at p < COPY_THRESHOLD (ten times logos' 1e-4), or at logos' 1e-4
+#: on any of COPY_PARTS disjoint parts of those positives. The margin is for whoever checks the motifs on other peaks: a
+#: motif from a few hundred peaks' sites is noisy, and pairs that logos' own rule called different
+#: on ENCODE's 2,700 training peaks were the same motif on DeepBind's 500 `_B` positives in 5 of 20
+#: auto runs (SP1: p = 10^-2.2 on the training peaks, 10^-4.7 on `_B`; within one model the same
+#: pair moved over 10^-2.6 .. 10^-6.0 across fifths of the training peaks).
+COPY_THRESHOLD = 1e-3
+COPY_PARTS = 5
 #: ``--kernels auto``: one-kernel-per-motif rounds at most (each fine-tune may bring a copy back).
 ONE_PER_MOTIF_ROUNDS = 3
 #: ``--kernels auto`` starts from AUTO_BASE_KERNELS * 2**rounds kernels (256 with 6 rounds, as the default run).
@@ -668,6 +678,8 @@ class PruneRun:
         (:func:`criteria.motif_labels`: labels and the same-motif matrix), recorded in
         :attr:`distinct`; None when no kernel gives a motif (the round then prunes as without
         ``distinct``)."""
+        # logos' own rule here, not auto's margin: at a fixed count the margin only reorders which
+        # copies go (ENCODE, 256 -> 4: 9/10 runs identical, MYC lost a motif and 0.003 test AUROC)
         labels, same = motif_labels(parent, self.train, seed=self.options.train.seed)
         keep = max(1, parent.n_kernels // 2)
         n_motifs = len(set(labels[labels > 0].tolist()))
@@ -676,6 +688,13 @@ class PruneRun:
                          "rule": "last round: copies of a motif (logos' grouping of its parent) and kernels without "
                                  "a motif go before any motif's last kernel"}
         return (labels, same) if n_motifs else None
+
+    def _copies(self, model: MotifCNN) -> tuple[np.ndarray, np.ndarray]:
+        """``model``'s kernels grouped by motif on the training positives, with auto's margin
+        (:data:`COPY_THRESHOLD`, :data:`COPY_PARTS`): int64 ``(K,)`` labels (0: no motif) and
+        bool ``(K, K)`` same-motif pairs (:func:`criteria.motif_labels`)."""
+        return motif_labels(model, self.train, seed=self.options.train.seed, threshold=COPY_THRESHOLD,
+                            parts=COPY_PARTS)
 
     def _tolerance(self, reference: float) -> float:
         """The AUROC a model may lose against ``reference`` and still hold (PruneOptions.tolerance)."""
@@ -691,13 +710,14 @@ class PruneRun:
         by motif on the training positives and, if two are the same motif or one has none, prune
         in round ``r + 1`` until the kept kernels are pairwise different motifs (copies go by
         training loss, cheapest first). Returns the final round; updates :attr:`selection`."""
-        labels, same = motif_labels(held, self.train, seed=self.options.train.seed)
+        labels, same = self._copies(held)
         n_groups = len(set(labels[labels > 0].tolist()))
         sel = self.selection
         sel["held"] = {"kernels": held.n_kernels, "round": held_round, "motifs": n_groups,
                        "groups": labels.tolist()}
         sel["motifs"] = n_groups  # the answer when the held model's kernels already differ
-        sel["rule"] += ("; then one kernel per distinct motif (logos' grouping, copies judged pairwise) of that model, "
+        sel["rule"] += ("; then one kernel per distinct motif of that model (logos' grouping, copies judged pairwise at "
+                        f"p < {COPY_THRESHOLD:g} on the training positives or p < 1e-4 on any of {COPY_PARTS} parts of them), "
                         "grouped again after each fine-tune and pruned once more while copies came back (at most "
                         f"{ONE_PER_MOTIF_ROUNDS} rounds); the last of these is final")
         if n_groups == 0 or not has_copies(same):
@@ -719,7 +739,7 @@ class PruneRun:
             r += 1
             model = self._round(r, parent, None, spec, init_model, parent=parent_round, motifs=motifs)
             auc = self._result(r, "deepprune").val_auroc
-            labels, same = motif_labels(model, self.train, seed=self.options.train.seed)
+            labels, same = self._copies(model)
             copies_left = has_copies(same)
             sel["curve"].append({"round": r, "kernels": model.n_kernels, "parent_round": parent_round,
                                  "val_auroc": auc, "floor": floor, "holds": auc >= floor, "one_per_motif": True,
