@@ -433,3 +433,30 @@ def test_motif_labels_threshold_and_parts_only_add_pairs():
     expect = loose | (from_parts & alive[:, None] & alive[None, :])
     np.fill_diagonal(expect, alive)
     assert (both == expect).all()
+
+
+def test_motif_labels_parts_never_join_a_kernel_without_a_motif_on_all_positives():
+    """A kernel (3, CACGTT) with too few strong sites for a motif on all the positives, but a motif
+    on one part where it is the same as kernel 0 (CACGTG): the parts join no pair of it, and its
+    diagonal stays False (it has no motif)."""
+    from deepprune_cli.core.criteria import _positive_mask, motif_labels
+    from deepprune_cli.core.grouping import kernel_groups
+
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list(BASES), 40)) for _ in range(1200)]
+    seqs = [s[:12] + ("CACGTGAC" if i % 3 else "TTTGACAT") + s[20:] if i < 600 else s for i, s in enumerate(seqs)]
+    labels = (np.arange(1200) < 600).astype(np.float32)
+    spec = arch_spec("deepbind", n_kernels=4, kernel_length=8)
+    data = to_device(SequenceSet.from_strings(seqs, labels=labels), CPU, spec)
+    model = build_model(spec, seed=0)
+    with torch.no_grad():
+        model.conv1.weight.copy_(torch.stack([one_hot_kernel("CACGTG", 8), one_hot_kernel("TTGACA", 8),
+                                              one_hot_kernel("CACGTT", 8), one_hot_kernel("GATA", 8)]))
+        model.conv1.bias.copy_(torch.tensor([-3.0, -3.0, -3.0, -2.0]))
+        model.kernel_mask[3] = 0.0
+    tokens = data.tokens[_positive_mask(data)].numpy()
+    whole = kernel_groups(model, tokens)[1].kernel_same(4)
+    part_same = [kernel_groups(model, tokens[k::3])[1].kernel_same(4) for k in range(3)]
+    assert not whole[2, 2] and any(p[0, 2] for p in part_same)  # the case: a motif on a part only
+    labels, same = motif_labels(model, data, parts=3)
+    assert labels[2] == 0 and not same[2].any() and not same[:, 2].any()

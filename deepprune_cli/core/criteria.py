@@ -430,11 +430,11 @@ def motif_labels(model: MotifCNN, data: DeviceData, max_sequences: int = 5000, s
     labels, grouping = kernel_groups(model, tokens, seed=seed,
                                      threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
     same = grouping.kernel_same(model.n_kernels)
-    alive = np.diag(same).copy()  # kernels with a motif on all the positives
-    for part in range(parts if parts > 1 else 0):
-        _, part_grouping = kernel_groups(model, tokens[part::parts], seed=seed)
-        same |= part_grouping.kernel_same(model.n_kernels) & alive[:, None] & alive[None, :]
-    np.fill_diagonal(same, alive)
+    if parts > 1:
+        alive = np.diag(same).copy()  # kernels with a motif on all the positives: only their pairs join
+        for part in range(parts):
+            _, part_grouping = kernel_groups(model, tokens[part::parts], seed=seed)
+            same |= part_grouping.kernel_same(model.n_kernels) & alive[:, None] & alive[None, :]
     return labels, same
 
 
